@@ -1,0 +1,79 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+// Swift 6 language mode (the tools version's default) gives complete strict concurrency checking.
+let package = Package(
+    name: "Conveyor",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "ConveyorAMQP", targets: ["ConveyorAMQP"]),
+        .library(name: "ConveyorRedis", targets: ["ConveyorRedis"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
+        .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
+    ],
+    targets: [
+        // C libraries, wrapped by the two clients and never seen above them.
+        .systemLibrary(
+            name: "CRabbitMQ",
+            pkgConfig: "librabbitmq",
+            providers: [.apt(["librabbitmq-dev"])]
+        ),
+        .systemLibrary(
+            name: "CHiredis",
+            pkgConfig: "hiredis",
+            providers: [.apt(["libhiredis-dev"])]
+        ),
+
+        // Connection plumbing both clients share: the owning thread, its wakeup, the one reconnect policy.
+        .target(
+            name: "ConveyorIO",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
+        .target(
+            name: "ConveyorAMQP",
+            dependencies: [
+                "CRabbitMQ",
+                "ConveyorIO",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
+        .target(
+            name: "ConveyorRedis",
+            dependencies: [
+                "CHiredis",
+                "ConveyorIO",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
+
+        // Benchmark programs: each prints one JSON line of figures (docs/BENCHMARKS.md).
+        .executableTarget(
+            name: "ConveyorBenchmarks",
+            dependencies: ["ConveyorAMQP", "ConveyorRedis", "ConveyorIO"],
+            path: "Benchmarks/ConveyorBenchmarks"
+        ),
+        // The C reference the AMQP figures are compared with: the same library driven by a minimal C loop.
+        .executableTarget(
+            name: "amqp-reference",
+            dependencies: ["CRabbitMQ"],
+            path: "Benchmarks/AMQPReference"
+        ),
+
+        // Shared by the test targets: server URLs, unique names, private server instances for chaos tests.
+        .target(
+            name: "ConveyorTestSupport",
+            dependencies: ["ConveyorIO"],
+            path: "Tests/ConveyorTestSupport"
+        ),
+        .testTarget(name: "ConveyorIOTests", dependencies: ["ConveyorIO"]),
+        .testTarget(name: "ConveyorAMQPTests", dependencies: ["ConveyorAMQP", "ConveyorTestSupport"]),
+        .testTarget(name: "ConveyorRedisTests", dependencies: ["ConveyorRedis", "ConveyorTestSupport"]),
+    ]
+)

@@ -1,0 +1,27 @@
+import Foundation
+
+/// Where the servers started by `scripts/servers` listen, as the tests see them.
+public enum TestServers {
+    /// The broker URL for tests: `CONVEYOR_TEST_BROKER_URL`, else the local server `scripts/servers` starts.
+    public static var amqpURL: String {
+        ProcessInfo.processInfo.environment["CONVEYOR_TEST_BROKER_URL"]
+            ?? "amqp://guest:guest@127.0.0.1:\(ProcessInfo.processInfo.environment["CONVEYOR_AMQP_PORT"] ?? "5672")/"
+    }
+
+    /// The Redis URL for tests: `CONVEYOR_TEST_REDIS_URL`, else the local server `scripts/servers` starts.
+    public static var redisURL: String {
+        ProcessInfo.processInfo.environment["CONVEYOR_TEST_REDIS_URL"]
+            ?? "redis://127.0.0.1:\(ProcessInfo.processInfo.environment["CONVEYOR_REDIS_PORT"] ?? "6379")/0"
+    }
+
+    /// A name no other test uses, so tests can run in parallel against the same servers.
+    public static func uniqueName(_ prefix: String) -> String {
+        "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
+    }
+
+    /// The repository root (where `scripts/servers` lives), found from this source file.
+    public static var repositoryRoot: URL {
+        URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+    }
+}
