@@ -8,6 +8,7 @@ let package = Package(
     products: [
         .library(name: "ConveyorAMQP", targets: ["ConveyorAMQP"]),
         .library(name: "ConveyorRedis", targets: ["ConveyorRedis"]),
+        .library(name: "Conveyor", targets: ["Conveyor"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
@@ -65,6 +66,13 @@ let package = Package(
             dependencies: ["CRabbitMQ"],
             path: "Benchmarks/AMQPReference"
         ),
+        // What producers and workers share: definitions, the wire protocol, the Redis schema, the client.
+        .target(
+            name: "Conveyor",
+            dependencies: [
+                .product(name: "Logging", package: "swift-log")
+            ]
+        ),
 
         // Shared by the test targets: server URLs, unique names, private server instances for chaos tests.
         .target(
@@ -75,5 +83,6 @@ let package = Package(
         .testTarget(name: "ConveyorIOTests", dependencies: ["ConveyorIO"]),
         .testTarget(name: "ConveyorAMQPTests", dependencies: ["ConveyorAMQP", "ConveyorTestSupport"]),
         .testTarget(name: "ConveyorRedisTests", dependencies: ["ConveyorRedis", "ConveyorTestSupport"]),
+        .testTarget(name: "ConveyorTests", dependencies: ["Conveyor"], exclude: ["Fixtures"]),
     ]
 )

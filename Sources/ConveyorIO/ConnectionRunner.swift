@@ -147,7 +147,8 @@ public final class ConnectionRunner: @unchecked Sendable {
                 setState(.reconnecting(attempt: attempt))
                 if attempt == 1 || attempt % 20 == 0 {
                     logger.warning(
-                        "reconnect failed", metadata: ["connection": "\(name)", "attempt": "\(attempt)", "error": "\(error)"])
+                        "reconnect failed",
+                        metadata: ["connection": "\(name)", "attempt": "\(attempt)", "error": "\(error)"])
                 }
             }
         }
