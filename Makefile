@@ -1,0 +1,48 @@
+# Conveyor's everyday commands. The servers come from scripts/servers (see README.md, "Local servers"); ports and
+# the state folder follow the CONVEYOR_* environment variables, which make passes on to the script and the tests.
+
+SWIFT ?= swift
+SERVERS := scripts/servers
+FORMAT_PATHS := Sources Tests Benchmarks
+
+.DEFAULT_GOAL := help
+.PHONY: help test servers servers-down servers-status build format lint bench demo
+
+help:
+	@echo "make test          start the local servers if they are not up, then build and run the whole test suite"
+	@echo "make servers       start RabbitMQ and Redis (scripts/servers up)"
+	@echo "make servers-down  stop them (scripts/servers down)"
+	@echo "make build         swift build"
+	@echo "make format        format Sources, Tests and Benchmarks in place (swift format)"
+	@echo "make lint          check formatting without changing files"
+	@echo "make bench         run the benchmark program (release build)"
+	@echo "make demo          not yet: arrives with the tasks milestone"
+
+test: servers
+	$(SWIFT) build --build-tests
+	$(SWIFT) test --skip-build
+
+servers:
+	$(SERVERS) up
+
+servers-down:
+	$(SERVERS) down
+
+servers-status:
+	$(SERVERS) status
+
+build:
+	$(SWIFT) build
+
+format:
+	$(SWIFT) format -i -r --configuration .swift-format $(FORMAT_PATHS)
+
+lint:
+	$(SWIFT) format lint -r --configuration .swift-format $(FORMAT_PATHS)
+
+bench: servers
+	$(SWIFT) run -c release ConveyorBenchmarks
+
+demo:
+	@echo "make demo arrives with the tasks milestone (issue: tasks); nothing to run yet." >&2
+	@exit 1
