@@ -6,20 +6,19 @@ SERVERS := scripts/servers
 FORMAT_PATHS := Sources Tests Benchmarks
 
 .DEFAULT_GOAL := help
-.PHONY: help test servers servers-down servers-status build format lint bench demo
+.PHONY: help test servers servers-down servers-status build build-tests format lint bench demo
 
 help:
 	@echo "make test          start the local servers if they are not up, then build and run the whole test suite"
 	@echo "make servers       start RabbitMQ and Redis (scripts/servers up)"
 	@echo "make servers-down  stop them (scripts/servers down)"
-	@echo "make build         swift build"
+	@echo "make build         swift build (build-tests: with the test targets)"
 	@echo "make format        format Sources, Tests and Benchmarks in place (swift format)"
 	@echo "make lint          check formatting without changing files"
 	@echo "make bench         run the benchmark program (release build)"
 	@echo "make demo          not yet: arrives with the tasks milestone"
 
-test: servers
-	$(SWIFT) build --build-tests
+test: servers build-tests
 	$(SWIFT) test --skip-build
 
 servers:
@@ -33,6 +32,9 @@ servers-status:
 
 build:
 	$(SWIFT) build
+
+build-tests:
+	$(SWIFT) build --build-tests
 
 format:
 	$(SWIFT) format -i -r --configuration .swift-format $(FORMAT_PATHS)
