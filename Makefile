@@ -10,6 +10,7 @@ FORMAT_PATHS := Sources Tests Benchmarks
 
 help:
 	@echo "make test          start the local servers if they are not up, then build and run the whole test suite"
+	@echo "                   (CONVEYOR_EXTERNAL_SERVERS=1: use servers that already run; see README)"
 	@echo "make servers       start RabbitMQ and Redis (scripts/servers up)"
 	@echo "make servers-down  stop them (scripts/servers down)"
 	@echo "make build         swift build (build-tests: with the test targets)"
@@ -18,7 +19,9 @@ help:
 	@echo "make bench         run the benchmark program (release build)"
 	@echo "make demo          not yet: arrives with the tasks milestone"
 
-test: servers build-tests
+# CONVEYOR_EXTERNAL_SERVERS=1 runs the suite against servers someone else runs (on the CONVEYOR_*_PORT ports, or
+# at CONVEYOR_TEST_BROKER_URL / CONVEYOR_TEST_REDIS_URL) instead of starting ours.
+test: $(if $(filter 1,$(CONVEYOR_EXTERNAL_SERVERS)),,servers) build-tests
 	$(SWIFT) test --skip-build
 
 servers:
