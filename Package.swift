@@ -70,7 +70,9 @@ let package = Package(
         .target(
             name: "Conveyor",
             dependencies: [
-                .product(name: "Logging", package: "swift-log")
+                "ConveyorAMQP",
+                "ConveyorRedis",
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
 
@@ -83,6 +85,7 @@ let package = Package(
         .testTarget(name: "ConveyorIOTests", dependencies: ["ConveyorIO"]),
         .testTarget(name: "ConveyorAMQPTests", dependencies: ["ConveyorAMQP", "ConveyorTestSupport"]),
         .testTarget(name: "ConveyorRedisTests", dependencies: ["ConveyorRedis", "ConveyorTestSupport"]),
-        .testTarget(name: "ConveyorTests", dependencies: ["Conveyor"], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "ConveyorTests", dependencies: ["Conveyor", "ConveyorTestSupport"], exclude: ["Fixtures"]),
     ]
 )
