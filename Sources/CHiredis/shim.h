@@ -14,4 +14,15 @@ static inline int conveyor_redis_set_nonblocking(redisContext *c) {
     return 0;
 }
 
+// Bytes appended with redisAppend* that redisBufferWrite has not written yet (the owner thread polls for POLLOUT
+// only while this is non-zero).
+static inline size_t conveyor_redis_pending_output(const redisContext *c) {
+    return c->obuf == NULL ? 0 : sdslen(c->obuf);
+}
+
+// The context's error text; `errstr` is a fixed char array, which Swift sees as an awkward 128-element tuple.
+static inline const char *conveyor_redis_errstr(const redisContext *c) {
+    return c->errstr;
+}
+
 #endif
