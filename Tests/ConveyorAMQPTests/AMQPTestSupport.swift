@@ -1,0 +1,164 @@
+import ConveyorAMQP
+import ConveyorIO
+import ConveyorTestSupport
+import Foundation
+import Logging
+import Testing
+
+/// Helpers shared by the AMQP integration tests (real broker from `TestServers.amqpURL`).
+enum AMQPTest {
+    /// A policy that notices trouble and comes back fast, so tests stay short.
+    static let fastPolicy = ReconnectPolicy(
+        connectTimeout: .seconds(3), initialBackoff: .milliseconds(50), maxBackoff: .milliseconds(500),
+        heartbeat: .seconds(4), operationTimeout: .seconds(20))
+
+    static func configuration(
+        _ name: String, url: String = TestServers.amqpURL, policy: ReconnectPolicy = fastPolicy
+    )
+        throws -> AMQPConfiguration
+    {
+        var logger = Logger(label: "test.amqp")
+        logger.logLevel = ProcessInfo.processInfo.environment["CONVEYOR_TEST_LOG"] == nil ? .error : .debug
+        return try AMQPConfiguration(url: url, policy: policy, connectionName: name, logger: logger)
+    }
+
+    static func connect(
+        _ name: String, url: String = TestServers.amqpURL, policy: ReconnectPolicy = fastPolicy
+    )
+        async throws -> AMQPConnection
+    {
+        try await AMQPConnection.connect(configuration(name, url: url, policy: policy))
+    }
+
+    /// The node `rabbitmqctl` talks to for the shared test broker.
+    static var rabbitNode: String {
+        ProcessInfo.processInfo.environment["CONVEYOR_RABBIT_NODE"] ?? "conveyor@localhost"
+    }
+
+    /// Runs `rabbitmqctl -n node -q args...` and returns its standard output.
+    ///
+    /// Spawned with `posix_spawn` and reaped on a thread of its own rather than with Foundation's `Process`, which
+    /// leaks on Linux (LeakSanitizer reports it) and reaps children on one shared thread.
+    static func rabbitmqctl(_ arguments: [String], node: String = rabbitNode) async throws -> String {
+        let executable = "/usr/lib/rabbitmq/bin/rabbitmqctl"
+        let outputPath = FileManager.default.temporaryDirectory
+            .appendingPathComponent("conveyor-amqp-tests-\(UUID().uuidString).out").path
+        defer { unlink(outputPath) }
+        var actions = posix_spawn_file_actions_t()
+        posix_spawn_file_actions_init(&actions)
+        defer { posix_spawn_file_actions_destroy(&actions) }
+        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
+        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
+        let argv = ([executable, "-n", node, "-q"] + arguments).map { strdup($0) } + [nil]
+        defer { argv.forEach { free($0) } }
+        var pid = pid_t()
+        let rc = posix_spawn(&pid, executable, &actions, nil, argv, environ)
+        guard rc == 0 else { throw TestFailure("posix_spawn rabbitmqctl: \(String(cString: strerror(rc)))") }
+        let child = pid
+        let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
+            Thread {
+                var status: Int32 = 0
+                while waitpid(child, &status, 0) == -1 && errno == EINTR {}
+                continuation.resume(returning: status)
+            }.start()
+        }
+        // Read with read(2): String(contentsOfFile:) leaks its buffer on Linux, which LeakSanitizer reports.
+        var bytes: [UInt8] = []
+        let fd = open(outputPath, O_RDONLY)
+        if fd >= 0 {
+            var chunk = [UInt8](repeating: 0, count: 16_384)
+            while case let count = chunk.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }), count > 0 {
+                bytes.append(contentsOf: chunk[0..<count])
+            }
+            close(fd)
+        }
+        let output = String(decoding: bytes, as: UTF8.self)
+        guard status == 0 else {
+            throw TestFailure("rabbitmqctl \(arguments.joined(separator: " ")) failed (status \(status)): \(output)")
+        }
+        return output
+    }
+
+    /// Force-closes every connection whose client properties carry `connectionName`; returns how many.
+    @discardableResult
+    static func closeConnections(named connectionName: String, node: String = rabbitNode) async throws -> Int {
+        let listing = try await rabbitmqctl(
+            ["--no-table-headers", "list_connections", "pid", "client_properties"], node: node)
+        let pids = listing.split(separator: "\n").filter { $0.contains("{\"connection_name\",\"\(connectionName)\"}") }
+            .compactMap {
+                $0.split(whereSeparator: { $0 == "\t" || $0 == " " }).first.map(String.init)
+            }
+        for pid in pids { _ = try await rabbitmqctl(["close_connection", pid, "test: forced close"], node: node) }
+        return pids.count
+    }
+
+    /// Collects deliveries from `consumer` for `duration` (or until `limit` arrived), settling none.
+    static func collect(
+        _ consumer: AMQPConsumer, for duration: Duration, limit: Int = .max
+    ) async throws
+        -> [AMQPDelivery]
+    {
+        try await withThrowingTaskGroup(of: [AMQPDelivery]?.self) { group in
+            group.addTask {
+                var got: [AMQPDelivery] = []
+                for try await delivery in consumer {
+                    got.append(delivery)
+                    if got.count >= limit { break }
+                }
+                return got
+            }
+            group.addTask {
+                try? await Task.sleep(for: duration)
+                return nil
+            }
+            // Whichever finishes first; cancelling the other ends its iteration with what it has.
+            var result: [AMQPDelivery] = []
+            while let next = try await group.next() {
+                if let got = next {
+                    result = got
+                    break
+                }
+                group.cancelAll()
+            }
+            group.cancelAll()
+            while let next = try await group.next() { if let got = next { result = got } }
+            return result
+        }
+    }
+
+    /// Polls `condition` until it holds or `timeout` passes.
+    static func eventually(
+        timeout: Duration = .seconds(10), _ what: String, _ condition: () async throws -> Bool
+    ) async throws {
+        let deadline = ContinuousClock.now + timeout
+        while ContinuousClock.now < deadline {
+            if try await condition() { return }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        throw TestFailure("timed out waiting for: \(what)")
+    }
+
+    /// Runs `body` and fails if it takes longer than `timeout`.
+    static func within<T: Sendable>(
+        _ timeout: Duration, _ what: String, _ body: @escaping @Sendable () async throws -> T
+    ) async throws -> T {
+        try await withThrowingTaskGroup(of: T?.self) { group in
+            group.addTask { try await body() }
+            group.addTask {
+                try await Task.sleep(for: timeout)
+                return nil
+            }
+            defer { group.cancelAll() }
+            guard let first = try await group.next(), let value = first else {
+                throw TestFailure("timed out after \(timeout): \(what)")
+            }
+            return value
+        }
+    }
+}
+
+struct TestFailure: Error, CustomStringConvertible {
+    let description: String
+    init(_ description: String) { self.description = description }
+}
