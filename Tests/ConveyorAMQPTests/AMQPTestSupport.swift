@@ -63,21 +63,25 @@ enum AMQPTest {
                 continuation.resume(returning: status)
             }.start()
         }
-        // Read with read(2): String(contentsOfFile:) leaks its buffer on Linux, which LeakSanitizer reports.
-        var bytes: [UInt8] = []
-        let fd = open(outputPath, O_RDONLY)
-        if fd >= 0 {
-            var chunk = [UInt8](repeating: 0, count: 16_384)
-            while case let count = chunk.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }), count > 0 {
-                bytes.append(contentsOf: chunk[0..<count])
-            }
-            close(fd)
-        }
-        let output = String(decoding: bytes, as: UTF8.self)
+        let output = readFile(outputPath)
         guard status == 0 else {
             throw TestFailure("rabbitmqctl \(arguments.joined(separator: " ")) failed (status \(status)): \(output)")
         }
         return output
+    }
+
+    /// A file's contents as text, read with read(2): `String(contentsOfFile:)` leaks its buffer on Linux, which
+    /// LeakSanitizer reports.
+    static func readFile(_ path: String) -> String {
+        var bytes: [UInt8] = []
+        let fd = open(path, O_RDONLY)
+        guard fd >= 0 else { return "" }
+        defer { close(fd) }
+        var chunk = [UInt8](repeating: 0, count: 16_384)
+        while case let count = chunk.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }), count > 0 {
+            bytes.append(contentsOf: chunk[0..<count])
+        }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// Force-closes every connection whose client properties carry `connectionName`; returns how many.

@@ -105,7 +105,7 @@ struct BadInputTests {
         try await connection.publish(AMQPMessage("still here"), routingKey: spec.name)
         #expect(try await connection.queueInfo(spec.name)?.messageCount == 1)
         let consumer = try await connection.consume(queue: spec.name)
-        let got = try await AMQPTest.collect(consumer, for: .seconds(5), limit: 1)
+        let got = try await AMQPTest.collect(consumer, for: .seconds(10), limit: 1)
         #expect(got.map(\.bodyString) == ["still here"])
         got.first?.ack()
         await consumer.cancel()

@@ -17,18 +17,20 @@ struct ConsumeTests {
         try await fill(connection, queue, count: 30)
 
         let consumer = try await connection.consume(queue: queue, prefetch: 5)
-        let first = try await AMQPTest.collect(consumer, for: .seconds(1))
-        #expect(first.count == 5)
+        let first = try await AMQPTest.collect(consumer, for: .seconds(10), limit: 5)
         #expect(first.map(\.bodyString) == ["0", "1", "2", "3", "4"])
+        let sixth = try await AMQPTest.collect(consumer, for: .milliseconds(700))
+        #expect(sixth.isEmpty, "prefetch 5 allows no sixth unacked delivery")
 
         try await consumer.setPrefetch(12)
-        let second = try await AMQPTest.collect(consumer, for: .seconds(1))
-        #expect(second.count >= 7)
-        #expect(first.count + second.count <= 12 + 5)
+        let second = try await AMQPTest.collect(consumer, for: .seconds(10), limit: 7)
+        #expect(second.count == 7)
+        let more = try await AMQPTest.collect(consumer, for: .milliseconds(700))
+        #expect(first.count + second.count + more.count <= 12 + 5)
 
         // Settling frees the window: everything else arrives once all is acked.
-        for delivery in first + second { #expect(delivery.ack()) }
-        var rest = first.count + second.count
+        for delivery in first + second + more { #expect(delivery.ack()) }
+        var rest = first.count + second.count + more.count
         for try await delivery in consumer {
             delivery.ack()
             rest += 1
@@ -55,7 +57,7 @@ struct ConsumeTests {
         try await fill(connection, queue, count: 10)
 
         let consumer = try await connection.consume(queue: queue, prefetch: 20)
-        let deliveries = try await AMQPTest.collect(consumer, for: .seconds(5), limit: 10)
+        let deliveries = try await AMQPTest.collect(consumer, for: .seconds(10), limit: 10)
         try #require(deliveries.count == 10)
         // Out of order: acks of 9, 7, 5, 3, 1 (0-based bodies 8, 6, ...), nack(requeue) "0", reject "9".
         for index in [8, 6, 4, 2, 1, 3, 5, 7] { #expect(deliveries[index].ack()) }
@@ -64,7 +66,7 @@ struct ConsumeTests {
         // Settling twice is ignored by the connection's thread (the broker would close the channel for it).
         #expect(deliveries[8].ack())
 
-        let redelivered = try await AMQPTest.collect(consumer, for: .seconds(5), limit: 1)
+        let redelivered = try await AMQPTest.collect(consumer, for: .seconds(10), limit: 1)
         #expect(redelivered.map(\.bodyString) == ["0"])
         #expect(redelivered.first?.redelivered == true)
         #expect(redelivered.first?.ack() == true)
@@ -76,7 +78,7 @@ struct ConsumeTests {
             try await connection.queueInfo(queue)?.messageCount == 0
         }
         let deadConsumer = try await connection.consume(queue: dlq)
-        let dead = try await AMQPTest.collect(deadConsumer, for: .seconds(5), limit: 1)
+        let dead = try await AMQPTest.collect(deadConsumer, for: .seconds(10), limit: 1)
         #expect(dead.map(\.bodyString) == ["9"])
         let death = dead.first?.properties.headers["x-death"]?.arrayValue?.first?.tableValue
         #expect(death?["reason"] == "rejected")
@@ -101,7 +103,7 @@ struct ConsumeTests {
         try await connection.declare(AMQPQueue(queue))
         try await fill(connection, queue, count: 3)
         let consumer = try await connection.consume(queue: queue, prefetch: 10)
-        let got = try await AMQPTest.collect(consumer, for: .seconds(5), limit: 3)
+        let got = try await AMQPTest.collect(consumer, for: .seconds(10), limit: 3)
         #expect(got.count == 3)
         got[0].ack()
         await consumer.cancel()
@@ -127,7 +129,7 @@ struct ConsumeTests {
         try await connection.declare(AMQPQueue(queue))
         let consumer = try await connection.consume(queue: queue, prefetch: 10)
         try await other.publish(AMQPMessage("before"), routingKey: queue)
-        let before = try await AMQPTest.collect(consumer, for: .seconds(5), limit: 1)
+        let before = try await AMQPTest.collect(consumer, for: .seconds(10), limit: 1)
         #expect(before.map(\.bodyString) == ["before"])
         before.first?.ack()
 
@@ -137,7 +139,7 @@ struct ConsumeTests {
             try await other.queueInfo(queue)?.consumerCount == 1
         }
         try await other.publish(AMQPMessage("after"), routingKey: queue)
-        let after = try await AMQPTest.collect(consumer, for: .seconds(5), limit: 1)
+        let after = try await AMQPTest.collect(consumer, for: .seconds(10), limit: 1)
         #expect(after.map(\.bodyString) == ["after"])
         after.first?.ack()
 

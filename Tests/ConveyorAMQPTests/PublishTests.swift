@@ -15,7 +15,7 @@ struct PublishTests {
         #expect(info.messageCount == 2)
 
         let consumer = try await connection.consume(queue: queue, prefetch: 10)
-        let got = try await AMQPTest.collect(consumer, for: .seconds(5), limit: 2)
+        let got = try await AMQPTest.collect(consumer, for: .seconds(10), limit: 2)
         #expect(got.map(\.bodyString) == ["hello", "world"])
         #expect(got.allSatisfy { $0.routingKey == queue && $0.exchange == "" && !$0.redelivered })
         #expect(got.first?.properties.deliveryMode == .persistent)

@@ -13,7 +13,7 @@ struct ReconnectTests {
         try await connection.declare(AMQPQueue(queue))
         try await connection.publish(AMQPMessage("only"), routingKey: queue)
         let consumer = try await connection.consume(queue: queue)
-        let first = try await AMQPTest.collect(consumer, for: .seconds(5), limit: 1)
+        let first = try await AMQPTest.collect(consumer, for: .seconds(10), limit: 1)
         try #require(first.count == 1)
         #expect(!first[0].redelivered)
 
@@ -48,7 +48,7 @@ struct ReconnectTests {
         try await connection.declare(AMQPQueue(queue, durable: false))
         try await connection.publish(AMQPMessage("hb"), routingKey: queue)
         let consumer = try await connection.consume(queue: queue)
-        let got = try await AMQPTest.collect(consumer, for: .seconds(5), limit: 1)
+        let got = try await AMQPTest.collect(consumer, for: .seconds(10), limit: 1)
         try #require(got.count == 1)
         // Idle for more than two heartbeat intervals: without heartbeats the broker would drop the connection,
         // and the delivery (from the old connection) could no longer be acked.
@@ -58,6 +58,45 @@ struct ReconnectTests {
         await consumer.cancel()
         try await connection.deleteQueue(queue)
         await connection.close()
+    }
+
+    @Test func aFrozenBrokerIsNoticedThroughMissedHeartbeats() async throws {
+        let rabbit = try await PrivateRabbitMQ.start()
+        // The node's pid file, as scripts/servers writes it.
+        let pidText = AMQPTest.readFile(rabbit.folder.appendingPathComponent("rabbitmq/rabbit.pid").path)
+        let pid = try #require(pid_t(pidText.trimmingCharacters(in: .whitespacesAndNewlines)))
+        do {
+            let policy = ReconnectPolicy(
+                connectTimeout: .seconds(2), initialBackoff: .milliseconds(50), maxBackoff: .milliseconds(500),
+                heartbeat: .seconds(1), operationTimeout: .seconds(30))
+            let connection = try await AMQPTest.connect(
+                TestServers.uniqueName("frozen"), url: rabbit.url, policy: policy)
+            let queue = TestServers.uniqueName("q-frozen")
+            try await connection.declare(AMQPQueue(queue))
+            // A stopped process keeps its sockets open: only missing heartbeats tell the client it is gone.
+            kill(pid, SIGSTOP)
+            do {
+                try await AMQPTest.eventually(timeout: .seconds(8), "the client notices the frozen broker") {
+                    if case .reconnecting = connection.state { return true }
+                    return false
+                }
+            } catch {
+                kill(pid, SIGCONT)
+                throw error
+            }
+            kill(pid, SIGCONT)
+            try await AMQPTest.within(.seconds(20), "publishing works again") {
+                try await connection.publish(AMQPMessage("thawed"), routingKey: queue)
+            }
+            #expect(connection.state == .connected)
+            try await connection.deleteQueue(queue)
+            await connection.close()
+        } catch {
+            kill(pid, SIGCONT)
+            await rabbit.shutdown()
+            throw error
+        }
+        await rabbit.shutdown()
     }
 
     @Test func aMemoryAlarmBlocksPublishingUntilItClears() async throws {

@@ -40,7 +40,7 @@ struct TableRoundTripTests {
         try await connection.publish(AMQPMessage(body: []), routingKey: spec.name)
 
         let consumer = try await connection.consume(queue: spec.name)
-        let got = try await AMQPTest.collect(consumer, for: .seconds(5), limit: 2)
+        let got = try await AMQPTest.collect(consumer, for: .seconds(10), limit: 2)
         try #require(got.count == 2)
         #expect(got[0].body == body)
         #expect(got[0].properties == properties)
@@ -88,7 +88,7 @@ struct TableRoundTripTests {
         #expect(info.name == spec.name)
         try await connection.publish(AMQPMessage("q"), routingKey: spec.name)
         let consumer = try await connection.consume(queue: spec.name, prefetch: 2)
-        let got = try await AMQPTest.collect(consumer, for: .seconds(5), limit: 1)
+        let got = try await AMQPTest.collect(consumer, for: .seconds(10), limit: 1)
         #expect(got.map(\.bodyString) == ["q"])
         got.first?.ack()
         try await consumer.setPrefetch(4)
