@@ -6,11 +6,12 @@ SERVERS := scripts/servers
 FORMAT_PATHS := Sources Tests Benchmarks
 
 .DEFAULT_GOAL := help
-.PHONY: help test servers servers-down servers-status build build-tests format lint bench demo
+.PHONY: help test test-tsan test-asan servers servers-down servers-status build build-tests format lint bench demo
 
 help:
 	@echo "make test          start the local servers if they are not up, then build and run the whole test suite"
 	@echo "                   (CONVEYOR_EXTERNAL_SERVERS=1: use servers that already run; see README)"
+	@echo "make test-tsan     the suite under ThreadSanitizer (make test-asan: AddressSanitizer + LeakSanitizer)"
 	@echo "make servers       start RabbitMQ and Redis (scripts/servers up)"
 	@echo "make servers-down  stop them (scripts/servers down)"
 	@echo "make build         swift build (build-tests: with the test targets)"
@@ -23,6 +24,13 @@ help:
 # at CONVEYOR_TEST_BROKER_URL / CONVEYOR_TEST_REDIS_URL) instead of starting ours.
 test: $(if $(filter 1,$(CONVEYOR_EXTERNAL_SERVERS)),,servers) build-tests
 	$(SWIFT) test --skip-build
+
+# Each sanitizer gets its own build folder, so switching between them does not rebuild everything.
+test-tsan: $(if $(filter 1,$(CONVEYOR_EXTERNAL_SERVERS)),,servers)
+	$(SWIFT) test --sanitize=thread --scratch-path .build-tsan
+
+test-asan: $(if $(filter 1,$(CONVEYOR_EXTERNAL_SERVERS)),,servers)
+	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp $(SWIFT) test --sanitize=address --scratch-path .build-asan
 
 servers:
 	$(SERVERS) up
@@ -45,7 +53,9 @@ format:
 lint:
 	$(SWIFT) format lint -r --configuration .swift-format $(FORMAT_PATHS)
 
+# The C reference the AMQP figures are compared with is a product of its own; build it next to the benchmark.
 bench: servers
+	$(SWIFT) build -c release --product amqp-reference
 	$(SWIFT) run -c release ConveyorBenchmarks
 
 demo:
