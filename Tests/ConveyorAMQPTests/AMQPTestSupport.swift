@@ -32,7 +32,7 @@ enum AMQPTest {
 
     /// The node `rabbitmqctl` talks to for the shared test broker.
     static var rabbitNode: String {
-        ProcessInfo.processInfo.environment["CONVEYOR_RABBIT_NODE"] ?? "conveyor@localhost"
+        TestServers.rabbitNode
     }
 
     /// Runs `rabbitmqctl -n node -q args...` and returns its standard output.

@@ -14,6 +14,15 @@ public enum TestServers {
             ?? "redis://127.0.0.1:\(ProcessInfo.processInfo.environment["CONVEYOR_REDIS_PORT"] ?? "6379")/0"
     }
 
+    /// The Erlang node of the shared test broker, named as `scripts/servers` names it: `CONVEYOR_RABBIT_NODE`, else
+    /// `conveyor@localhost` on the default AMQP port and `conveyor-PORT@localhost` on any other.
+    public static var rabbitNode: String {
+        let environment = ProcessInfo.processInfo.environment
+        if let node = environment["CONVEYOR_RABBIT_NODE"], !node.isEmpty { return node }
+        let port = environment["CONVEYOR_AMQP_PORT"] ?? "5672"
+        return port == "5672" ? "conveyor@localhost" : "conveyor-\(port)@localhost"
+    }
+
     /// A name no other test uses, so tests can run in parallel against the same servers.
     public static func uniqueName(_ prefix: String) -> String {
         "\(prefix)-\(UUID().uuidString.prefix(8).lowercased())"
