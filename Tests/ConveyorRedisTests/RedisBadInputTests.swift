@@ -8,7 +8,7 @@ import Testing
 struct RedisBadInputTests {
     @Test("a malformed URL is .invalidURL before anything connects")
     func malformedURL() async throws {
-        #expect(throws: RedisError.invalidURL("the port must be a number between 1 and 65535, got '63799x'")) {
+        #expect(throws: RedisError.invalidURL("the port must be a number in 1...65535, got '63799x'")) {
             try RedisConfiguration(url: "redis://127.0.0.1:63799x/0")
         }
     }
