@@ -81,9 +81,9 @@ func amqpRound(_ options: Options) async throws -> AMQPFigures {
     let queue = uniqueQueue("swift")
     _ = try await publisher.declare(AMQPQueue(queue))
 
-    // Confirmed publishing in batches from one caller.
     let count = options.messages
-    let publishTime = try await seconds {
+    // Confirmed publishing in batches, awaiting each batch's confirms.
+    @Sendable func publishAll() async throws {
         var sent = 0
         while sent < count {
             let n = min(options.batch, count - sent)
@@ -94,6 +94,7 @@ func amqpRound(_ options: Options) async throws -> AMQPFigures {
             sent += n
         }
     }
+    let publishTime = try await seconds { try await publishAll() }
 
     // Consume and ack each one, as a worker does.
     let consumeTime = try await seconds {
@@ -129,17 +130,7 @@ func amqpRound(_ options: Options) async throws -> AMQPFigures {
     // Publishing and consuming at once: the time until the consumer has every message.
     let bothTime = try await seconds {
         let consumer = try await consumerConnection.consume(queue: queue, prefetch: options.prefetch)
-        async let published: Void = {
-            var sent = 0
-            while sent < count {
-                let n = min(options.batch, count - sent)
-                let batch = (0..<n).map { _ in
-                    AMQPOutgoing(AMQPMessage(body: body, properties: properties), routingKey: queue)
-                }
-                try await publisher.publish(batch: batch)
-                sent += n
-            }
-        }()
+        async let published: Void = publishAll()
         var received = 0
         for try await delivery in consumer {
             _ = delivery.ack()

@@ -54,24 +54,14 @@ final class RedisPipelineDriver: ConnectionDriver, @unchecked Sendable {
             failure = error
         }
         if failure == nil {
-            let now = ContinuousClock.now
-            // Callers already settled this pass (an empty batch, an expired request) must not wait for the poll.
-            var wait = maxWait
-            if !completions.isEmpty {
-                wait = .zero
-            } else if nextDeadline < now + maxWait {
-                wait = max(.zero, nextDeadline - now)
-            }
-            let ready = Poller.wait(
-                [(context.fd, true, context.pendingOutput > 0), (wakeup.readFD, true, false)],
-                timeoutMilliseconds: wait.pollMilliseconds)
-            if ready[1].readable { wakeup.drain() }
+            let socket = context.waitForSocket(
+                wakeup: wakeup, maxWait: maxWait, nextDeadline: nextDeadline, settledThisPass: !completions.isEmpty)
             do {
-                if ready[0].readable || ready[0].failed {
+                if socket.readable || socket.failed {
                     try context.read()
                     try takeReplies(from: context)
                 }
-                if ready[0].writable, context.pendingOutput > 0 { try context.flush() }
+                if socket.writable, context.pendingOutput > 0 { try context.flush() }
             } catch {
                 failure = error
             }

@@ -84,23 +84,13 @@ final class RedisSubscriberDriver: ConnectionDriver, @unchecked Sendable {
             for request in inbox.drain() { handle(request) }
             if let writeFailure { throw writeFailure }
             if context.pendingOutput > 0 { try context.flush() }
-            let now = ContinuousClock.now
-            // Callers already settled this pass (a subscribe past its deadline) must not wait for the poll.
-            var wait = maxWait
-            if !completions.isEmpty {
-                wait = .zero
-            } else if nextDeadline < now + maxWait {
-                wait = max(.zero, nextDeadline - now)
-            }
-            let ready = Poller.wait(
-                [(context.fd, true, context.pendingOutput > 0), (wakeup.readFD, true, false)],
-                timeoutMilliseconds: wait.pollMilliseconds)
-            if ready[1].readable { wakeup.drain() }
-            if ready[0].readable || ready[0].failed {
+            let socket = context.waitForSocket(
+                wakeup: wakeup, maxWait: maxWait, nextDeadline: nextDeadline, settledThisPass: !completions.isEmpty)
+            if socket.readable || socket.failed {
                 try context.read()
                 while let reply = try context.nextReply() { dispatch(reply) }
             }
-            if ready[0].writable, context.pendingOutput > 0 { try context.flush() }
+            if socket.writable, context.pendingOutput > 0 { try context.flush() }
         } catch {
             failure = error
         }
