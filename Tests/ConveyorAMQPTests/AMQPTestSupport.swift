@@ -35,54 +35,15 @@ enum AMQPTest {
         TestServers.rabbitNode
     }
 
-    /// Runs `rabbitmqctl -n node -q args...` and returns its standard output.
-    ///
-    /// Spawned with `posix_spawn` and reaped on a thread of its own rather than with Foundation's `Process`, which
-    /// leaks on Linux (LeakSanitizer reports it) and reaps children on one shared thread.
+    /// Runs `rabbitmqctl -n node -q args...` and returns its output.
     static func rabbitmqctl(_ arguments: [String], node: String = rabbitNode) async throws -> String {
-        let executable = "/usr/lib/rabbitmq/bin/rabbitmqctl"
-        let outputPath = FileManager.default.temporaryDirectory
-            .appendingPathComponent("conveyor-amqp-tests-\(UUID().uuidString).out").path
-        defer { unlink(outputPath) }
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_addopen(&actions, 1, outputPath, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
-        posix_spawn_file_actions_addopen(&actions, 2, "/dev/null", O_WRONLY, 0)
-        let argv = ([executable, "-n", node, "-q"] + arguments).map { strdup($0) } + [nil]
-        defer { argv.forEach { free($0) } }
-        var pid = pid_t()
-        let rc = posix_spawn(&pid, executable, &actions, nil, argv, environ)
-        guard rc == 0 else { throw TestFailure("posix_spawn rabbitmqctl: \(String(cString: strerror(rc)))") }
-        let child = pid
-        let status = await withCheckedContinuation { (continuation: CheckedContinuation<Int32, Never>) in
-            Thread {
-                var status: Int32 = 0
-                while waitpid(child, &status, 0) == -1 && errno == EINTR {}
-                continuation.resume(returning: status)
-            }.start()
-        }
-        let output = readFile(outputPath)
-        guard status == 0 else {
-            throw TestFailure("rabbitmqctl \(arguments.joined(separator: " ")) failed (status \(status)): \(output)")
-        }
-        return output
+        try await ProcessRunner.run(
+            executable: "/usr/lib/rabbitmq/bin/rabbitmqctl", arguments: ["-n", node, "-q"] + arguments,
+            displayName: "rabbitmqctl \(arguments.joined(separator: " "))")
     }
 
-    /// A file's contents as text, read with read(2): `String(contentsOfFile:)` leaks its buffer on Linux, which
-    /// LeakSanitizer reports.
-    static func readFile(_ path: String) -> String {
-        var bytes: [UInt8] = []
-        let fd = open(path, O_RDONLY)
-        guard fd >= 0 else { return "" }
-        defer { close(fd) }
-        var chunk = [UInt8](repeating: 0, count: 16_384)
-        while case let count = chunk.withUnsafeMutableBytes({ read(fd, $0.baseAddress, $0.count) }), count > 0 {
-            bytes.append(contentsOf: chunk[0..<count])
-        }
-        return String(decoding: bytes, as: UTF8.self)
-    }
+    /// A file's contents as text.
+    static func readFile(_ path: String) -> String { ProcessRunner.readFile(path) }
 
     /// Force-closes every connection whose client properties carry `connectionName`; returns how many.
     @discardableResult

@@ -13,13 +13,13 @@ import Darwin
 /// one shared thread with a blocking `waitpid`, which serializes unrelated children; and it leaks each `Process`,
 /// which drowns LeakSanitizer's report. Here the child gets only stdin (`/dev/null`) and stdout/stderr (a temporary
 /// file), and a thread of its own waits for it.
-enum ProcessRunner {
+public enum ProcessRunner {
     /// Runs `executable` with `arguments` and the current environment plus `environment`, and returns its standard
     /// output and standard error, interleaved.
     ///
     /// - Throws: ``PrivateServerError`` when the process cannot be started or exits non-zero.
-    static func run(
-        executable: String, arguments: [String], environment: [String: String], displayName: String? = nil
+    public static func run(
+        executable: String, arguments: [String], environment: [String: String] = [:], displayName: String? = nil
     ) async throws -> String {
         let name = displayName ?? ([executable] + arguments).joined(separator: " ")
         let outputPath = FileManager.default.temporaryDirectory
@@ -119,7 +119,9 @@ enum ProcessRunner {
     }
 
     /// The file's bytes as text (invalid UTF-8 repaired); empty if it cannot be read.
-    private static func readFile(_ path: String) -> String {
+    ///
+    /// Read with read(2): `String(contentsOfFile:)` leaks its buffer on Linux, which LeakSanitizer reports.
+    public static func readFile(_ path: String) -> String {
         let fd = open(path, O_RDONLY)
         guard fd >= 0 else { return "" }
         defer { close(fd) }
