@@ -1,3 +1,5 @@
+import ConveyorIO
+
 extension AMQPConnection {
     /// Publishes one message and returns once the broker confirmed it (publisher confirms).
     ///
@@ -37,7 +39,7 @@ extension AMQPConnection {
     }
 
     private func submit(_ request: PublishRequest) async throws {
-        try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<Void, any Error>) in
+        try await withIOThrowingContinuation { (continuation: IOContinuation<Void, any Error>) in
             request.continuation = continuation
             if !driver.submit(.publish(request)) {
                 request.continuation = nil

@@ -62,7 +62,7 @@ public final class RedisConnection: RedisCommandSender, Sendable {
     public func send(_ command: RedisCommand, timeout: Duration? = nil) async throws -> RESPValue {
         let timeout = timeout ?? configuration.policy.operationTimeout
         let deadline = ContinuousClock.now + timeout
-        let result = await withReplyContinuation { (continuation: ReplyContinuation) in
+        let result = await withIOContinuation { (continuation: ReplyContinuation) in
             let request = RedisRequest(payload: .single(command, continuation), deadline: deadline, timeout: timeout)
             if !enqueue(request) { continuation.resume(returning: .failure(.closed)) }
         }
@@ -83,7 +83,7 @@ public final class RedisConnection: RedisCommandSender, Sendable {
     >] {
         let timeout = timeout ?? configuration.policy.operationTimeout
         let deadline = ContinuousClock.now + timeout
-        let result = await withReplyContinuation { (continuation: BatchContinuation) in
+        let result = await withIOContinuation { (continuation: BatchContinuation) in
             let request = RedisRequest(payload: .batch(commands, continuation), deadline: deadline, timeout: timeout)
             if !enqueue(request) { continuation.resume(returning: .failure(.closed)) }
         }

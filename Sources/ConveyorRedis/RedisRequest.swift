@@ -1,27 +1,9 @@
+import ConveyorIO
 import DequeModule
 
-// Release builds use unsafe continuations: a request lives in exactly one of inbox, `waiting` or `pending` and is
-// answered once as it leaves, and the checked variant's extra allocation and reference counting cost about a
-// quarter of the CPU per command at 1,000 concurrent callers. Debug builds (the tests, the sanitizers) use checked
-// ones: they catch a double or missing resume, and ThreadSanitizer reports a known false race between
-// `withUnsafeContinuation` and `resume` (swiftlang/swift#57803) that the checked variant does not trigger.
-#if DEBUG
-typealias ReplyContinuation = CheckedContinuation<Result<RESPValue, RedisError>, Never>
-typealias BatchContinuation = CheckedContinuation<Result<[Result<RESPValue, RedisError>], RedisError>, Never>
-
-@inline(__always)
-func withReplyContinuation<T>(_ body: (CheckedContinuation<T, Never>) -> Void) async -> T {
-    await withCheckedContinuation(body)
-}
-#else
-typealias ReplyContinuation = UnsafeContinuation<Result<RESPValue, RedisError>, Never>
-typealias BatchContinuation = UnsafeContinuation<Result<[Result<RESPValue, RedisError>], RedisError>, Never>
-
-@inline(__always)
-func withReplyContinuation<T>(_ body: (UnsafeContinuation<T, Never>) -> Void) async -> T {
-    await withUnsafeContinuation(body)
-}
-#endif
+// Continuations from ConveyorIO: checked in debug builds, unsafe in release (see IOContinuation.swift for why).
+typealias ReplyContinuation = IOContinuation<Result<RESPValue, RedisError>, Never>
+typealias BatchContinuation = IOContinuation<Result<[Result<RESPValue, RedisError>], RedisError>, Never>
 
 /// Work a caller hands to a connection's thread: one command or one explicit batch, with its deadline.
 struct RedisRequest: Sendable {

@@ -1,3 +1,5 @@
+import ConveyorIO
+
 /// What callers ask the connection's thread to do, through its inbox.
 enum Command: Sendable {
     case publish(PublishRequest)
@@ -18,7 +20,7 @@ final class PublishRequest: @unchecked Sendable {
     let deadline: ContinuousClock.Instant
     let isBatch: Bool
     // Touched per message by the owner thread only: skip the runtime exclusivity checks.
-    @exclusivity(unchecked) var continuation: UnsafeContinuation<Void, any Error>?
+    @exclusivity(unchecked) var continuation: IOContinuation<Void, any Error>?
     @exclusivity(unchecked) var remaining: Int
     /// Per item: settled (confirmed or failed) yet?
     @exclusivity(unchecked) var settled: [Bool]

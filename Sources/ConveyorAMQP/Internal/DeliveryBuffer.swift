@@ -11,7 +11,7 @@ import Synchronization
 final class DeliveryBuffer: @unchecked Sendable {
     private let lock = Lock()
     private var items: Deque<AMQPDelivery> = []
-    private var waiters: Deque<(id: UInt64, continuation: UnsafeContinuation<AMQPDelivery?, any Error>)> = []
+    private var waiters: Deque<(id: UInt64, continuation: IOContinuation<AMQPDelivery?, any Error>)> = []
     private var nextWaiterID: UInt64 = 0
     /// Set once the consumer ends: `nil` error for a clean end (cancel, close), else the reason.
     private var end: AMQPError??
@@ -19,8 +19,8 @@ final class DeliveryBuffer: @unchecked Sendable {
     /// Hands over `batch`; dropped if the consumer already ended.
     func append(contentsOf batch: [AMQPDelivery]) {
         guard !batch.isEmpty else { return }
-        var first: (UnsafeContinuation<AMQPDelivery?, any Error>, AMQPDelivery)?
-        var more: [(UnsafeContinuation<AMQPDelivery?, any Error>, AMQPDelivery)] = []
+        var first: (IOContinuation<AMQPDelivery?, any Error>, AMQPDelivery)?
+        var more: [(IOContinuation<AMQPDelivery?, any Error>, AMQPDelivery)] = []
         lock.withLock {
             guard end == nil else { return }
             var index = 0
@@ -40,7 +40,7 @@ final class DeliveryBuffer: @unchecked Sendable {
 
     /// Ends the sequence after the buffered items: cleanly, or with `error`.
     func finish(error: AMQPError?) {
-        let woken: [UnsafeContinuation<AMQPDelivery?, any Error>] = lock.withLock {
+        let woken: [IOContinuation<AMQPDelivery?, any Error>] = lock.withLock {
             guard end == nil else { return [] }
             end = .some(error)
             guard items.isEmpty else { return [] }
@@ -96,7 +96,7 @@ final class DeliveryBuffer: @unchecked Sendable {
             return nextWaiterID
         }
         return try await withTaskCancellationHandler {
-            try await withUnsafeThrowingContinuation { (continuation: UnsafeContinuation<AMQPDelivery?, any Error>) in
+            try await withIOThrowingContinuation { (continuation: IOContinuation<AMQPDelivery?, any Error>) in
                 let now: Fast = lock.withLock {
                     if let item = items.popFirst() { return .item(item) }
                     if let end {
@@ -115,7 +115,7 @@ final class DeliveryBuffer: @unchecked Sendable {
                 }
             }
         } onCancel: {
-            let waiter: UnsafeContinuation<AMQPDelivery?, any Error>? = lock.withLock {
+            let waiter: IOContinuation<AMQPDelivery?, any Error>? = lock.withLock {
                 guard let index = waiters.firstIndex(where: { $0.id == id }) else { return nil }
                 return waiters.remove(at: index).continuation
             }
