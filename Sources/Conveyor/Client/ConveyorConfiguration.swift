@@ -1,0 +1,58 @@
+import ConveyorIO
+import Foundation
+import Logging
+
+/// Where a ``ConveyorClient`` finds its broker and Redis, and how it names things there.
+public struct ConveyorConfiguration: Sendable {
+    /// Brokers to try in turn (a cluster's nodes), as `amqp://user:pass@host:port/vhost` URLs.
+    public var brokerURLs: [String]
+    /// The result backend, `redis://[:pass@]host:port/db`.
+    public var redisURL: String
+    /// Prefix of every Conveyor key in Redis (`conveyor:`); Celery's `celery-task-meta-<id>` keys are not prefixed.
+    public var keyPrefix: String
+    /// Prefix of Celery's result keys (Celery's `result_backend_transport_options={"global_keyprefix": …}`);
+    /// empty, Celery's default.
+    public var resultKeyPrefix: String = ""
+    /// The queue used when ``TaskOptions/queue`` is empty.
+    public var defaultQueue: String
+    /// How queues are declared when they do not exist yet.
+    public var topology: TaskQueueTopology
+    /// Connect timeout, heartbeat, backoff and operation deadline for both connections.
+    public var policy: ReconnectPolicy
+    public var logger: Logger
+
+    public static let defaultBrokerURL = "amqp://guest:guest@127.0.0.1:5672/"
+    public static let defaultRedisURL = "redis://127.0.0.1:6379/0"
+
+    public init(
+        brokerURLs: [String] = [ConveyorConfiguration.defaultBrokerURL],
+        redisURL: String = ConveyorConfiguration.defaultRedisURL, keyPrefix: String = "conveyor:",
+        defaultQueue: String = "celery", topology: TaskQueueTopology = TaskQueueTopology(),
+        policy: ReconnectPolicy = .default, logger: Logger = Logger(label: "conveyor.client")
+    ) {
+        self.brokerURLs = brokerURLs
+        self.redisURL = redisURL
+        self.keyPrefix = keyPrefix
+        self.defaultQueue = defaultQueue
+        self.topology = topology
+        self.policy = policy
+        self.logger = logger
+    }
+
+    /// A configuration from `CONVEYOR_BROKER_URL` (several URLs separated by `,` or `;`), `CONVEYOR_REDIS_URL` and
+    /// `CONVEYOR_PREFIX`, with the local defaults for the ones not set.
+    public static func fromEnvironment(
+        _ environment: [String: String] = ProcessInfo.processInfo.environment
+    ) -> ConveyorConfiguration {
+        var configuration = ConveyorConfiguration()
+        if let brokers = environment["CONVEYOR_BROKER_URL"], !brokers.isEmpty {
+            let urls = brokers.split(whereSeparator: { $0 == "," || $0 == ";" }).map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }.filter { !$0.isEmpty }
+            if !urls.isEmpty { configuration.brokerURLs = urls }
+        }
+        if let redis = environment["CONVEYOR_REDIS_URL"], !redis.isEmpty { configuration.redisURL = redis }
+        if let prefix = environment["CONVEYOR_PREFIX"], !prefix.isEmpty { configuration.keyPrefix = prefix }
+        return configuration
+    }
+}

@@ -1,0 +1,43 @@
+import Foundation
+
+/// How one task is submitted: where it goes and the limits it runs under.
+public struct TaskOptions: Sendable, Equatable {
+    /// The queue (routing key on the default exchange); `celery`, Celery's default, unless set.
+    public var queue: String
+    /// 0–9, higher first (Celery's range). Only a queue declared with `x-max-priority` orders by it; Conveyor's
+    /// quorum queues ignore it.
+    public var priority: UInt8?
+    /// After this time the task is not run: a worker records it REVOKED (`expired`).
+    public var expires: Date?
+    /// Celery's `time_limit` (hard) and `soft_time_limit`, in seconds.
+    public var timeLimit: TaskEnvelope.TimeLimit
+    /// Record the state but write no result (Celery's `ignore_result`); ``ObjectRef/get(timeout:)`` then waits in
+    /// vain, use ``ObjectRef/status()``.
+    public var ignoreResult: Bool
+    /// Run no earlier than this many seconds from now. Sets the envelope's `eta`.
+    ///
+    /// - Important: for now the `eta` is only written into the message (Celery workers honour it); Conveyor's
+    ///   delay machinery (the Redis delay set, DESIGN §5) will hold such messages back in a later step.
+    public var countdown: Double?
+    /// Run no earlier than this time; wins over ``countdown``. The same note applies.
+    public var eta: Date?
+
+    public init(
+        queue: String = "celery", priority: UInt8? = nil, expires: Date? = nil,
+        timeLimit: TaskEnvelope.TimeLimit = .init(), ignoreResult: Bool = false, countdown: Double? = nil,
+        eta: Date? = nil
+    ) {
+        self.queue = queue
+        self.priority = priority.map { min($0, 9) }
+        self.expires = expires
+        self.timeLimit = timeLimit
+        self.ignoreResult = ignoreResult
+        self.countdown = countdown
+        self.eta = eta
+    }
+
+    /// The `eta` to write: ``eta``, else now plus ``countdown``.
+    func resolvedETA(now: Date = Date()) -> Date? {
+        eta ?? countdown.map { now.addingTimeInterval($0) }
+    }
+}

@@ -1,0 +1,138 @@
+import ConveyorAMQP
+import ConveyorRedis
+import ConveyorTestSupport
+import Foundation
+import Testing
+
+@testable import Conveyor
+
+@Suite("ConveyorClient: waiting on refs")
+struct ClientWaitTests {
+    @Test("wait(count: 2) of 3 returns ready and pending in input order")
+    func waitTwoOfThree() async throws {
+        try await ClientFixture.with { fixture in
+            let queue = fixture.queue()
+            let refs = try await fixture.client.submitMany(
+                Add.self, [.init(a: 0, b: 0), .init(a: 1, b: 1), .init(a: 2, b: 2)], options: .init(queue: queue))
+            let (consumer, deliveries) = try await fixture.take(queue, count: 3)
+            // Finish the last, then the first: ready must still come back in input order.
+            for index in [2, 0] {
+                let envelope = try ClientFixture.envelope(of: deliveries[index])
+                let token = try await fixture.claim(envelope, queue: queue)
+                _ = try await fixture.store.finish(
+                    envelope.id, token: token, outcome: .success(.int(Int64(index))), replyTo: envelope.replyTo)
+            }
+            let (ready, pending) = try await fixture.client.wait(refs, count: 2, timeout: .seconds(10))
+            #expect(ready.map(\.id) == [refs[0].id, refs[2].id])
+            #expect(pending.map(\.id) == [refs[1].id])
+
+            // Asking for all three ends at the timeout with what is ready; not an error.
+            let (readyAll, pendingAll) = try await fixture.client.wait(refs, timeout: .milliseconds(300))
+            #expect(readyAll.map(\.id) == [refs[0].id, refs[2].id])
+            #expect(pendingAll.map(\.id) == [refs[1].id])
+            for delivery in deliveries { _ = delivery.ack() }
+            await consumer.cancel()
+        }
+    }
+
+    @Test("a task that finishes while being waited for wakes the waiter")
+    func finishWhileWaiting() async throws {
+        try await ClientFixture.with { fixture in
+            let queue = fixture.queue()
+            let ref = try await fixture.client.submit(Add.self, .init(a: 20, b: 22), options: .init(queue: queue))
+            try await withThrowingTaskGroup(of: Int?.self) { group in
+                group.addTask { try await ref.get(timeout: .seconds(10)) }
+                group.addTask {
+                    // Only serve once the waiter is subscribed, so the result must come through the notification.
+                    try await fixture.awaitSubscribers(
+                        fixture.client.store.keys.notify(fixture.client.clientID), count: 1)
+                    try await Task.sleep(for: .milliseconds(50))
+                    try await fixture.serve(queue, count: 1) { envelope in
+                        let input = try Add.decodeInput(from: envelope)
+                        return .success(.int(Int64(input.a + input.b)))
+                    }
+                    return nil
+                }
+                var outputs: [Int] = []
+                for try await output in group { if let output { outputs.append(output) } }
+                #expect(outputs == [42])
+            }
+        }
+    }
+
+    @Test("1,000 outstanding refs resolve through one notification subscription")
+    func thousandRefsOneSubscription() async throws {
+        try await ClientFixture.with { fixture in
+            let queue = fixture.queue()
+            let count = 1000
+            let refs = try await fixture.client.submitMany(
+                Add.self, (0..<count).map { Add.Input(a: $0, b: $0) }, options: .init(queue: queue))
+            let channel = fixture.client.store.keys.notify(fixture.client.clientID)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    let (ready, pending) = try await fixture.client.wait(refs, timeout: .seconds(60))
+                    #expect(ready.map(\.id) == refs.map(\.id))
+                    #expect(pending.isEmpty)
+                }
+                try await fixture.awaitSubscribers(channel, count: 1)
+                try await fixture.serve(queue, count: count) { envelope in
+                    let input = try Add.decodeInput(from: envelope)
+                    return .success(.int(Int64(input.a + input.b)))
+                }
+                try await group.waitForAll()
+            }
+            #expect(try await fixture.subscriberCount(channel) == 1)
+            for (index, ref) in refs.enumerated() where index % 100 == 0 {
+                #expect(try await ref.get(timeout: .seconds(5)) == 2 * index)
+            }
+        }
+    }
+
+    @Test("a ref to another client's task resolves through the result channel, not a subscription per id")
+    func foreignRefs() async throws {
+        try await ClientFixture.with { fixture in
+            let queue = fixture.queue()
+            let submitted = try await fixture.client.submitMany(
+                Add.self, (0..<20).map { Add.Input(a: $0, b: 1) }, options: .init(queue: queue))
+            let other = try await ConveyorClient.connect(ClientFixture.configuration(prefix: fixture.prefix))
+            do {
+                let refs = submitted.map { other.ref(id: $0.id, as: Int.self) }
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        let (ready, pending) = try await other.wait(refs, timeout: .seconds(20))
+                        #expect(ready.map(\.id) == refs.map(\.id))
+                        #expect(pending.isEmpty)
+                    }
+                    try await Task.sleep(for: .milliseconds(200))
+                    // Routed through one PSUBSCRIBE: no channel subscription per task.
+                    #expect(try await fixture.subscriberCount(other.store.keys.result(refs[0].id)) == 0)
+                    try await fixture.serve(queue, count: 20) { envelope in
+                        let input = try Add.decodeInput(from: envelope)
+                        return .success(.int(Int64(input.a + input.b)))
+                    }
+                    try await group.waitForAll()
+                }
+                #expect(try await refs[3].get(timeout: .seconds(5)) == 4)
+            } catch {
+                await other.close()
+                throw error
+            }
+            await other.close()
+        }
+    }
+
+    @Test("close fails pending gets with the closed error")
+    func closeFailsWaiters() async throws {
+        let prefix = TestServers.uniqueName("test-close") + ":"
+        let client = try await ConveyorClient.connect(ClientFixture.configuration(prefix: prefix))
+        let ref = client.ref(id: UUID().uuidString.lowercased(), as: Int.self)
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                await #expect(throws: ConveyorError.closed) { try await ref.get(timeout: .seconds(20)) }
+            }
+            try await Task.sleep(for: .milliseconds(300))
+            await client.close()
+            try await group.waitForAll()
+        }
+    }
+}
