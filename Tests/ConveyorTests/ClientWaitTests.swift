@@ -136,3 +136,38 @@ struct ClientWaitTests {
         }
     }
 }
+
+@Suite("ConveyorClient: results written by Celery workers")
+struct ClientCeleryResultTests {
+    @Test("with followCeleryResultChannels, a result Celery's backend writes (SET + PUBLISH, no notify) wakes get")
+    func celeryWrittenResult() async throws {
+        try await ClientFixture.with { fixture in
+            var configuration = ClientFixture.configuration(prefix: fixture.prefix)
+            configuration.followCeleryResultChannels = true
+            let client = try await ConveyorClient.connect(configuration)
+            do {
+                let queue = fixture.queue()
+                let ref = try await client.submit(Add.self, .init(a: 2, b: 3), options: .init(queue: queue))
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask {
+                        let output = try await ref.get(timeout: .seconds(10))
+                        #expect(output == 5)
+                    }
+                    try await Task.sleep(for: .milliseconds(300))
+                    // What celery.backends.redis does on a task's success: SET the meta, PUBLISH it on the key.
+                    let key = client.store.keys.result(ref.id)
+                    let meta =
+                        #"{"status": "SUCCESS", "result": 5, "traceback": null, "children": [], "#
+                        + #""date_done": "2026-01-01T00:00:00.000000", "task_id": "\#(ref.id)"}"#
+                    _ = try await fixture.client.redis.send(RedisCommand("SET", key, meta, "EX", 60))
+                    _ = try await fixture.client.redis.send(RedisCommand("PUBLISH", key, meta))
+                    try await group.waitForAll()
+                }
+            } catch {
+                await client.close()
+                throw error
+            }
+            await client.close()
+        }
+    }
+}

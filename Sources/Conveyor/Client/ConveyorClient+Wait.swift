@@ -74,14 +74,15 @@ extension ConveyorClient {
     func awaitReady(_ id: String, submittedHere: Bool) async throws -> CeleryResultMeta {
         try await ensureNotifications()
         let waiter = ResultWaiter(id: id)
-        if submittedHere {
+        if submittedHere && !configuration.followCeleryResultChannels {
             waiters.add(waiter)
             defer { waiters.remove(waiter) }
             try await check(waiter)
             return try await waiter.value
         }
-        // Someone else's task: its reply_to is not ours, so follow Celery's own result channel, routed through the
-        // one pattern subscription every such ref shares.
+        // Someone else's task (its reply_to is not ours), or one a Celery worker may run (Celery does not publish
+        // on `P notify:`): follow Celery's own result channel, routed through the one pattern subscription every
+        // such ref shares.
         let subscriber = try await redis.subscriber
         let subscription = try await subscriber.subscribe(
             channel: store.keys.result(id),

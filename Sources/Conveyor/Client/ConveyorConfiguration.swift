@@ -15,6 +15,13 @@ public struct ConveyorConfiguration: Sendable {
     public var resultKeyPrefix: String = ""
     /// The queue used when ``TaskOptions/queue`` is empty.
     public var defaultQueue: String
+    /// Also wait for this client's own tasks on Celery's `celery-task-meta-<id>` channels (one pattern subscription
+    /// for all of them), not only on `P notify:<client id>`. Turn it on when Python Celery workers may run the
+    /// tasks: Celery publishes a result on its key's channel but knows nothing of Conveyor's notify channel.
+    ///
+    /// - Important: with it on, the client receives every result published in its Redis database (the pattern
+    ///   matches all of them), so leave it off when only Conveyor workers serve the queues. Off by default.
+    public var followCeleryResultChannels: Bool = false
     /// How queues are declared when they do not exist yet.
     public var topology: TaskQueueTopology
     /// Connect timeout, heartbeat, backoff and operation deadline for both connections.
