@@ -61,6 +61,25 @@ struct RedisChaosTests {
             }
         }
 
+        do {
+            try await outageAndRecovery(
+                server, client, traffic: traffic, stop: stop, outcomes: outcomes, reconnections: reconnections,
+                subscription: subscription, script: script)
+        } catch {
+            // A failed wait must not leave the traffic loop and the client retrying after the server is gone.
+            stop.withLock { $0 = true }
+            await traffic.value
+            await client.close()
+            throw error
+        }
+        await client.close()
+    }
+
+    private func outageAndRecovery(
+        _ server: PrivateRedis, _ client: RedisClient, traffic: Task<Void, Never>, stop: LockedValue<Bool>,
+        outcomes: LockedValue<Outcomes>, reconnections: AsyncStream<Void>,
+        subscription: RedisSubscription, script: RedisScript
+    ) async throws {
         try await waitUntil("traffic before the outage") { outcomes.current.successes >= 200 }
         try await server.stop()
         try await waitUntil("errors during the outage") { !outcomes.current.errors.isEmpty }
@@ -103,7 +122,6 @@ struct RedisChaosTests {
 
         // The restarted server lost its script cache: the script is loaded again (NOSCRIPT) transparently.
         #expect(try await client.evalScript(script, keys: ["script-counter"]) == .integer(2))
-        await client.close()
     }
 
     private func waitUntil(_ what: String, _ condition: @escaping @Sendable () -> Bool) async throws {

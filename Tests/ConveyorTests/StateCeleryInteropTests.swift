@@ -80,28 +80,7 @@ struct StateCeleryInteropTests {
 
     /// Runs the script with `arguments`; returns its standard output, or throws with its output on failure.
     static func runPython(_ arguments: [String]) async throws -> String {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: python)
-        process.arguments = ["-c", script] + arguments
-        let output = FileManager.default.temporaryDirectory.appendingPathComponent("conveyor-interop-\(UUID()).log")
-        _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-        defer { try? FileManager.default.removeItem(at: output) }
-        let handle = try FileHandle(forWritingTo: output)
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        let status: Int32 = try await withCheckedThrowingContinuation { continuation in
-            process.terminationHandler = { continuation.resume(returning: $0.terminationStatus) }
-            do {
-                try process.run()
-            } catch {
-                process.terminationHandler = nil
-                continuation.resume(throwing: error)
-            }
-        }
-        try handle.close()
-        let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
-        guard status == 0 else { throw TestFailure("python exited with \(status):\n\(text)") }
-        return text
+        // ProcessRunner, not Foundation's Process, which leaks on Linux and fails the LeakSanitizer run.
+        try await ProcessRunner.run(executable: python, arguments: ["-c", script] + arguments, displayName: "python")
     }
 }
