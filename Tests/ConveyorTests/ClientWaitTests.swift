@@ -27,7 +27,7 @@ struct ClientWaitTests {
             #expect(pending.map(\.id) == [refs[1].id])
 
             // Asking for all three ends at the timeout with what is ready; not an error.
-            let (readyAll, pendingAll) = try await fixture.client.wait(refs, timeout: .milliseconds(300))
+            let (readyAll, pendingAll) = try await fixture.client.wait(refs, timeout: .seconds(2))
             #expect(readyAll.map(\.id) == [refs[0].id, refs[2].id])
             #expect(pendingAll.map(\.id) == [refs[1].id])
             for delivery in deliveries { _ = delivery.ack() }

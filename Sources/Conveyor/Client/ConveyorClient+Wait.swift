@@ -72,6 +72,23 @@ extension ConveyorClient {
     /// The waiter is registered before the meta is read once, and the subscription that feeds it is active before
     /// that read: a task that finishes at any moment is seen either by the read or by a notification.
     func awaitReady(_ id: String, submittedHere: Bool) async throws -> CeleryResultMeta {
+        do {
+            return try await awaitReadyUnlessClosed(id, submittedHere: submittedHere)
+        } catch {
+            // A wait that overlaps close() may fail inside Redis first; report it as what it is.
+            if isClosed { throw ConveyorError.closed }
+            throw error
+        }
+    }
+
+    var isClosed: Bool {
+        notifications.withLock { state in
+            if case .closed = state { return true }
+            return false
+        }
+    }
+
+    private func awaitReadyUnlessClosed(_ id: String, submittedHere: Bool) async throws -> CeleryResultMeta {
         try await ensureNotifications()
         let waiter = ResultWaiter(id: id)
         if submittedHere && !configuration.followCeleryResultChannels {
