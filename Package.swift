@@ -72,6 +72,7 @@ let package = Package(
             dependencies: [
                 "ConveyorAMQP",
                 "ConveyorRedis",
+                "ConveyorIO",
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
