@@ -41,7 +41,9 @@ struct ClientWaitTests {
             let queue = fixture.queue()
             let ref = try await fixture.client.submit(Add.self, .init(a: 20, b: 22), options: .init(queue: queue))
             try await withThrowingTaskGroup(of: Int?.self) { group in
-                group.addTask { try await ref.get(timeout: .seconds(10)) }
+                // The test is about the wake-up, not speed: a generous budget keeps a full-suite sanitizer run (37
+                // suites in parallel on 2 cores) from failing it for slowness alone.
+                group.addTask { try await ref.get(timeout: .seconds(30)) }
                 group.addTask {
                     // Only serve once the waiter is subscribed, so the result must come through the notification.
                     try await fixture.awaitSubscribers(
