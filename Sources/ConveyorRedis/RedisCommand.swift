@@ -1,3 +1,5 @@
+import ConveyorIO
+
 /// One Redis command, encoded as RESP on the caller's thread so the connection thread only copies bytes.
 ///
 /// Arguments are binary safe: each is sent with its length, so NUL bytes and any byte value round trip.
@@ -80,24 +82,4 @@ public struct RedisCommand: Sendable {
 extension RedisCommand: CustomStringConvertible {
     /// The name and argument count only: values may be secrets (`AUTH`) or large.
     public var description: String { "\(name) (\(wordCount - 1) arguments)" }
-}
-
-extension [UInt8] {
-    /// Appends `value` in decimal, most significant digit first, without building a `String`.
-    mutating func appendDecimal(_ value: Int) {
-        if value >= 0, value < 10 {
-            // Most lengths in a command are one digit.
-            append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: value))
-            return
-        }
-        if value < 0 { append(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        var divisor: UInt = 1
-        while divisor <= magnitude / 10 { divisor &*= 10 }
-        repeat {
-            append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude / divisor))
-            magnitude %= divisor
-            divisor /= 10
-        } while divisor > 0
-    }
 }

@@ -1,3 +1,5 @@
+import ConveyorIO
+
 /// Writes JSON text straight into bytes, for the documents written on every task (the Celery result meta, the
 /// delayed message): no `JSONEncoder`, no intermediate `Data` or `String`.
 ///
@@ -140,19 +142,6 @@ struct JSONWriter {
 }
 
 extension [UInt8] {
-    /// Appends `value` in decimal without building a `String`.
-    mutating func appendDecimal(_ value: Int64) {
-        if value < 0 { append(UInt8(ascii: "-")) }
-        var magnitude = value.magnitude
-        var divisor: UInt64 = 1
-        while divisor <= magnitude / 10 { divisor &*= 10 }
-        repeat {
-            append(UInt8(ascii: "0") &+ UInt8(truncatingIfNeeded: magnitude / divisor))
-            magnitude %= divisor
-            divisor /= 10
-        } while divisor > 0
-    }
-
     /// Appends `value` as exactly `width` decimal digits (zero-padded); `value` must be non-negative.
     mutating func appendPadded(_ value: Int64, width: Int) {
         let end = count + width
