@@ -9,10 +9,16 @@ let package = Package(
         .library(name: "ConveyorAMQP", targets: ["ConveyorAMQP"]),
         .library(name: "ConveyorRedis", targets: ["ConveyorRedis"]),
         .library(name: "Conveyor", targets: ["Conveyor"]),
+        .library(name: "ConveyorWorker", targets: ["ConveyorWorker"]),
+        .executable(name: "conveyor", targets: ["conveyor"]),
+        .executable(name: "conveyor-examples-worker", targets: ["ConveyorExamplesWorker"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.1.0"),
+        .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
     ],
     targets: [
         // C libraries, wrapped by the two clients and never seen above them.
@@ -77,6 +83,51 @@ let package = Package(
             ]
         ),
 
+        // The runtime: registry, consumers, execution slots, retries, limits, dead letters, heartbeats, shutdown.
+        .target(
+            name: "ConveyorWorker",
+            dependencies: [
+                "Conveyor",
+                "ConveyorAMQP",
+                "ConveyorRedis",
+                "ConveyorIO",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "DequeModule", package: "swift-collections"),
+            ]
+        ),
+        // The example task definitions and their implementations (README, demo, tests, benchmark).
+        .target(
+            name: "ConveyorExamples",
+            dependencies: [
+                "Conveyor", "ConveyorWorker", "ConveyorRedis",
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/ConveyorExamples"
+        ),
+        .executableTarget(
+            name: "ConveyorExamplesWorker",
+            dependencies: [
+                "ConveyorExamples", "ConveyorWorker",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/ConveyorExamplesWorker"
+        ),
+        // The command-line tool.
+        .executableTarget(
+            name: "conveyor",
+            dependencies: [
+                "Conveyor", "ConveyorWorker", "ConveyorExamples", "ConveyorIO",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+
         // Shared by the test targets: server URLs, unique names, private server instances for chaos tests.
         .target(
             name: "ConveyorTestSupport",
@@ -88,5 +139,8 @@ let package = Package(
         .testTarget(name: "ConveyorRedisTests", dependencies: ["ConveyorRedis", "ConveyorTestSupport"]),
         .testTarget(
             name: "ConveyorTests", dependencies: ["Conveyor", "ConveyorTestSupport"], exclude: ["Fixtures"]),
+        .testTarget(
+            name: "ConveyorWorkerTests",
+            dependencies: ["ConveyorWorker", "Conveyor", "ConveyorExamples", "ConveyorTestSupport"]),
     ]
 )

@@ -82,7 +82,10 @@ struct ClientFixture {
     }
 
     func cleanUp() async throws {
-        for queue in usedQueues.current { _ = try? await admin.deleteQueue(queue) }
+        for queue in usedQueues.current {
+            _ = try? await admin.deleteQueue(queue)
+            _ = try? await admin.deleteQueue(queue + ".dlq")
+        }
         let redis = client.redis
         var cursor = "0"
         repeat {

@@ -7,7 +7,7 @@ import Testing
 
 @Suite("ConveyorClient: queue topology")
 struct ClientTopologyTests {
-    @Test("a missing queue is declared as a durable quorum queue with a delivery limit")
+    @Test("a missing queue is declared as a durable quorum queue with a delivery limit and a dead-letter queue")
     func declaresQuorumQueue() async throws {
         try await ClientFixture.with { fixture in
             let queue = fixture.queue()
@@ -16,8 +16,11 @@ struct ClientTopologyTests {
             // Redeclaring with Conveyor's arguments is accepted only if that is what exists.
             var expected = AMQPQueue(queue)
             expected.queueType = .quorum
-            expected.deliveryLimit = 5
+            expected.deliveryLimit = 10
+            expected.arguments["x-dead-letter-exchange"] = ""
+            expected.arguments["x-dead-letter-routing-key"] = .string(queue + ".dlq")
             try await fixture.admin.declare(expected)
+            #expect(try await fixture.admin.queueInfo(queue + ".dlq") != nil)
             await #expect(throws: AMQPError.self) { try await fixture.admin.declare(AMQPQueue(queue)) }
         }
     }

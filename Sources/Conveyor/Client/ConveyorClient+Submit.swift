@@ -81,7 +81,8 @@ extension ConveyorClient {
         let envelope = TaskEnvelope(
             task: name, args: args, kwargs: kwargs, eta: options.resolvedETA(), expires: options.expires,
             timeLimit: options.timeLimit, origin: origin, ignoreResult: options.ignoreResult, lang: "swift",
-            replyTo: clientID, priority: options.priority)
+            replyTo: clientID, priority: options.priority,
+            conveyor: [ConveyorHeader.sentMs.rawValue: .int(MillisecondClock.now())])
         let properties = AMQPProperties(
             contentType: "application/json", contentEncoding: "utf-8",
             headers: AMQPTable(json: envelope.celeryHeaders), deliveryMode: .persistent, priority: options.priority,

@@ -4,25 +4,55 @@ import ConveyorAMQP
 ///
 /// A queue that already exists is used as it is, whatever its type or arguments (a classic queue Celery declared,
 /// say): the two systems then agree by construction. Only a missing queue is declared, durable, as a quorum queue
-/// with a delivery limit (so a message that keeps killing workers is dropped or dead-lettered, not redelivered
-/// forever).
+/// with a delivery limit and a dead-letter queue, `<queue>.dlq`, so a message that keeps killing workers ends
+/// there instead of being redelivered forever. Workers put the messages they cannot run in the same
+/// dead-letter queue, with the reason in their headers.
 public struct TaskQueueTopology: Sendable, Hashable {
-    /// `x-delivery-limit` of the queues Conveyor declares: deliveries after which the broker gives up on a message.
+    /// `x-delivery-limit` of the queues Conveyor declares: deliveries after which the broker itself dead-letters a
+    /// message. It is a backstop above the worker's own limit (``ConveyorWorker``'s `maxDeliveries`, 5), which
+    /// acts first and records why.
     public var deliveryLimit: Int
 
-    public init(deliveryLimit: Int = 5) {
+    public init(deliveryLimit: Int = 10) {
         self.deliveryLimit = deliveryLimit
     }
 
-    /// The declaration Conveyor uses for a queue it creates.
+    /// The dead-letter queue of `queue`: `<queue>.dlq`.
+    public func deadLetterQueue(for queue: String) -> String { queue + ".dlq" }
+
+    /// The declaration Conveyor uses for a queue it creates: quorum, a delivery limit, dead letters routed
+    /// through the default exchange to ``deadLetterQueue(for:)``.
     public func queue(named name: String) -> AMQPQueue {
         var queue = AMQPQueue(name, durable: true)
         queue.queueType = .quorum
         queue.arguments["x-delivery-limit"] = .int(Int64(deliveryLimit))
+        queue.arguments["x-dead-letter-exchange"] = .string("")
+        queue.arguments["x-dead-letter-routing-key"] = .string(deadLetterQueue(for: name))
         return queue
     }
 
-    /// Makes sure queue `name` exists: uses it as it is if it does (a passive declare), declares it otherwise.
+    /// The declaration of a dead-letter queue: durable, quorum, no limit of its own.
+    public func deadLetterQueue(named name: String) -> AMQPQueue {
+        var queue = AMQPQueue(name, durable: true)
+        queue.queueType = .quorum
+        return queue
+    }
+
+    /// Makes sure `name`'s dead-letter queue exists (declaring it if missing).
+    ///
+    /// - Throws: ``ConveyorError/queueMismatch(queue:serverText:)``, or the ``AMQPError`` of the calls.
+    public func ensureDeadLetterQueue(for name: String, on connection: AMQPConnection) async throws {
+        let dead = deadLetterQueue(for: name)
+        if try await connection.queueInfo(dead) != nil { return }
+        do {
+            try await connection.declare(deadLetterQueue(named: dead))
+        } catch AMQPError.preconditionFailed(let text) {
+            throw ConveyorError.queueMismatch(queue: dead, serverText: text)
+        }
+    }
+
+    /// Makes sure queue `name` exists: uses it as it is if it does (a passive declare), declares it otherwise
+    /// (with its dead-letter queue first, so nothing dead-lettered is dropped).
     ///
     /// - Throws: ``ConveyorError/queueMismatch(queue:serverText:)`` if the broker refuses the declaration (406:
     ///   someone declared the queue with other arguments in between; the text names both), or the
@@ -37,6 +67,7 @@ public struct TaskQueueTopology: Sendable, Hashable {
     /// - Throws: ``ConveyorError/queueMismatch(queue:serverText:)`` when it exists with other arguments, or the
     ///   ``AMQPError`` of the call.
     public func declare(_ name: String, on connection: AMQPConnection) async throws {
+        try await ensureDeadLetterQueue(for: name, on: connection)
         do {
             try await connection.declare(queue(named: name))
         } catch AMQPError.preconditionFailed(let text) {

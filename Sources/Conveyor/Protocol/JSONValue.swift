@@ -114,3 +114,12 @@ extension JSONValue: ExpressibleByStringLiteral, ExpressibleByIntegerLiteral, Ex
         self = .object(Dictionary(elements, uniquingKeysWith: { _, last in last }))
     }
 }
+
+extension JSONValue {
+    /// Compact JSON text as bytes (keys sorted), written directly: the fast path for results and arguments.
+    public func jsonBytes() -> [UInt8] {
+        var writer = JSONWriter(style: .compact)
+        writer.value(self)
+        return writer.bytes
+    }
+}

@@ -113,8 +113,17 @@ public enum ConveyorHeader: String, Sendable, CaseIterable {
     case actorID = "actor_id"
     /// The key a per-key rate limit is counted under.
     case rateLimitKey = "rate_limit_key"
-    /// Why a message was dead-lettered (set on the copy in the dead-letter queue).
+    /// When the producer sent the message (Unix ms), for the time-spent-queued metric.
+    case sentMs = "sent_ms"
+    /// Why a message was dead-lettered, a short code (set on the copy in the dead-letter queue): `malformed`,
+    /// `unknown-task`, `invalid-input`, `payload-too-large`, `delivery-limit`.
     case deadLetterReason = "dead_letter_reason"
+    /// The dead-lettered message's reason in words.
+    case deadLetterDetail = "dead_letter_detail"
+    /// The queue a dead-lettered message came from.
+    case deadLetterQueue = "dead_letter_queue"
+    /// The worker that dead-lettered it.
+    case deadLetterWorker = "dead_letter_worker"
 
     /// The AMQP header name.
     public var headerName: String { "conveyor_" + rawValue }

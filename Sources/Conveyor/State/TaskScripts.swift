@@ -181,6 +181,24 @@ enum TaskScripts {
             return {'recorded', retries}
             """#)
 
+    /// KEYS: task.
+    /// ARGV: P, id, token, now, TTL.
+    /// Returns `{'recorded'}` or `{'fenced'}`. The run gave its task back unfinished (a worker shutting down):
+    /// state RECEIVED, the lease dropped, and the claim not counted as an attempt, since nothing failed.
+    static let release = RedisScript(
+        prelude + #"""
+            local task = KEYS[1]
+            local cur = redis.call('HMGET', task, 'lease_token', 'state', 'attempts')
+            if cur[1] ~= ARGV[3] then return {'fenced'} end
+            local now = clock(ARGV[4])
+            local ttl = tonumber(ARGV[5])
+            redis.call('HSET', task, 'state', 'RECEIVED', 'attempts', int(math.max(0, (tonumber(cur[3]) or 1) - 1)))
+            redis.call('HDEL', task, 'lease_owner', 'lease_token', 'lease_until_ms')
+            redis.call('EXPIRE', task, ttl)
+            move(ARGV[2], cur[2], 'RECEIVED', now, ttl)
+            return {'recorded'}
+            """#)
+
     /// KEYS: task, result meta.
     /// ARGV: P, id, token, fraction, message, meta JSON, now, TTL.
     /// Returns `{'recorded'}` or `{'fenced'}`.

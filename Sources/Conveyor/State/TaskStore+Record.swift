@@ -165,6 +165,17 @@ extension TaskStore {
         return try Self.recordOutcome(reply, script: "progress")
     }
 
+    /// Gives a claimed task back unfinished (the worker is shutting down and requeues its message): state
+    /// RECEIVED, the lease dropped, the claim not counted towards the poison limit. Nothing is written unless
+    /// `token` is still the task's lease.
+    ///
+    /// - Throws: the ``RedisError`` of the call, or ``TaskStoreError/unexpectedReply(script:reply:)``.
+    public func release(_ id: String, token: Int64, now: Int64? = nil) async throws -> RecordOutcome {
+        let reply = try await run(
+            TaskScripts.release, keys: [keys.task(id)], arguments: [keys.prefix, id, token, now ?? 0, resultTTLSeconds])
+        return try Self.recordOutcome(reply, script: "release")
+    }
+
     /// Records that a message cannot run at all (bad envelope, unknown task, payload too large) without a lease:
     /// state FAILURE with `reason`, Celery's FAILURE meta, the client notified. The worker calls it before it
     /// dead-letters the message. An outcome already recorded, or a live run elsewhere, is left alone.

@@ -1,0 +1,20 @@
+import Conveyor
+import ConveyorWorker
+import Logging
+import ServiceLifecycle
+
+extension Examples {
+    /// Runs a worker for the examples until SIGTERM or SIGINT, then shuts it down gracefully. Shared by
+    /// `conveyor-examples-worker` and `conveyor worker`.
+    ///
+    /// - Parameter configuration: queues, concurrency, servers (``ConveyorConfiguration/fromEnvironment(_:)``
+    ///   reads `CONVEYOR_BROKER_URL` and `CONVEYOR_REDIS_URL`).
+    /// - Throws: what ``ConveyorWorker/run()`` throws.
+    public static func runWorker(_ configuration: WorkerConfiguration, logger: Logger) async throws {
+        let worker = ConveyorWorker(configuration: configuration, registry: registry)
+        let group = ServiceGroup(
+            configuration: .init(
+                services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+        try await group.run()
+    }
+}

@@ -1,0 +1,92 @@
+import Conveyor
+import ConveyorAMQP
+import Logging
+
+extension WorkerSession {
+    /// Records the worker and renews its tasks' leases every heartbeat interval, until cancelled.
+    func heartbeatLoop() async {
+        while !Task.isCancelled {
+            do {
+                try await Task.sleep(for: configuration.heartbeatInterval)
+            } catch {
+                return
+            }
+            await beat()
+        }
+    }
+
+    /// One heartbeat: the worker record, lease renewal, and cancellation of runs that were revoked or lost.
+    func beat() async {
+        let ids = running.ids
+        let record = WorkerRecord(
+            id: configuration.workerID, host: host, pid: pid, queues: configuration.queues,
+            slots: configuration.concurrency, running: ids, startedMs: startedMs)
+        let renewal: LeaseRenewal
+        do {
+            renewal = try await store.heartbeat(
+                record, lease: configuration.lease, expireAfter: configuration.heartbeatInterval * 3)
+        } catch {
+            logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
+            return
+        }
+        for id in renewal.lost { running[id]?.cancel(.leaseLost) }
+        for id in renewal.revoked {
+            let reason = (try? await store.revocationReason(id)) ?? nil
+            logger.info("revoked while running; cancelling", metadata: ["task.id": .string(id)])
+            running[id]?.cancel(.revoked(reason ?? "revoked"))
+        }
+    }
+
+    /// Publishes due messages from the delay set (retries, etas) every promote interval, until cancelled. Each is
+    /// acknowledged in Redis only after the broker confirmed it, so a crash in between publishes it again rather
+    /// than losing it (the claim makes the duplicate harmless).
+    func promoterLoop() async {
+        while !Task.isCancelled {
+            var more = false
+            do {
+                more = try await promoteOnce()
+            } catch is CancellationError {
+                return
+            } catch {
+                logger.warning("promoting delayed messages failed", metadata: ["error": "\(error)"])
+            }
+            if more { continue }
+            do {
+                try await Task.sleep(for: configuration.promoteInterval)
+            } catch {
+                return
+            }
+        }
+    }
+
+    /// Promotes one batch; returns whether the batch was full (more may be due).
+    private func promoteOnce() async throws -> Bool {
+        let limit = 200
+        let due = try await store.promoteDue(limit: limit)
+        guard !due.isEmpty else { return false }
+        let batch = due.map { promoted in
+            let message = promoted.message
+            let properties = AMQPProperties(
+                contentType: message.properties.contentType ?? "application/json",
+                contentEncoding: message.properties.contentEncoding ?? "utf-8",
+                headers: AMQPTable(json: message.headers), deliveryMode: .persistent,
+                priority: message.properties.priority, correlationId: message.properties.correlationID ?? promoted.id,
+                replyTo: message.properties.replyTo)
+            return AMQPOutgoing(
+                AMQPMessage(body: message.body, properties: properties), exchange: message.exchange,
+                routingKey: message.routingKey, mandatory: true)
+        }
+        var confirmed = due.map(\.id)
+        do {
+            try await broker.publish(batch: batch)
+        } catch AMQPError.batchFailed(let failures) {
+            let failed = Set(failures.map(\.index))
+            confirmed = due.enumerated().filter { !failed.contains($0.offset) }.map(\.element.id)
+            logger.warning(
+                "some delayed messages could not be published; they are retried after their lease",
+                metadata: ["failed": "\(failures.count)"])
+        }
+        try await store.ackPromoted(confirmed)
+        return due.count == limit
+    }
+}

@@ -1,0 +1,215 @@
+import Conveyor
+import ConveyorAMQP
+import ConveyorIO
+import ConveyorRedis
+import Foundation
+import Logging
+
+/// One ``ConveyorWorker/run()``: the connections, the subscriptions, the running tasks, the shutdown state.
+final class WorkerSession: Sendable {
+    let configuration: WorkerConfiguration
+    let registry: TaskRegistry
+    let logger: Logger
+    let metrics: WorkerMetrics
+    let broker: AMQPConnection
+    let redis: RedisClient
+    let store: TaskStore
+    let topology: TaskQueueTopology
+    let running = RunningTasks()
+    let slots: SlotPool
+    let startedMs = MillisecondClock.now()
+    let host = ProcessInfo.processInfo.hostName
+    let pid = Int(ProcessInfo.processInfo.processIdentifier)
+    private let phase = LockedValue<Phase>(.running)
+    private let consumers = LockedValue<[AMQPConsumer]>([])
+    /// Resumed once, when a shutdown is asked for.
+    private let shutdownSignal: AsyncStream<Bool>
+    private let shutdownContinuation: AsyncStream<Bool>.Continuation
+
+    enum Phase: Equatable {
+        case running
+        /// Not taking new work; running tasks have the grace period.
+        case draining
+        /// Grace period over (or cancelled): every remaining run is abandoned and requeued.
+        case stopping
+    }
+
+    private init(
+        worker: ConveyorWorker, broker: AMQPConnection, redis: RedisClient, store: TaskStore
+    ) {
+        configuration = worker.configuration
+        registry = worker.registry
+        logger = worker.logger
+        metrics = worker.metrics
+        self.broker = broker
+        self.redis = redis
+        self.store = store
+        topology = worker.configuration.conveyor.topology
+        slots = SlotPool(slots: worker.configuration.concurrency)
+        (shutdownSignal, shutdownContinuation) = AsyncStream.makeStream(of: Bool.self)
+    }
+
+    /// Connects to both servers and makes sure every queue and its dead-letter queue exist.
+    static func start(worker: ConveyorWorker) async throws -> WorkerSession {
+        let conveyor = worker.configuration.conveyor
+        let amqp: AMQPConfiguration
+        let redisConfiguration: RedisConfiguration
+        do {
+            amqp = AMQPConfiguration(
+                urls: try conveyor.brokerURLs.map { url throws(AMQPError) in try AMQPURL(string: url) },
+                policy: conveyor.policy, connectionName: "conveyor-worker \(worker.configuration.workerID)",
+                logger: conveyor.logger)
+            redisConfiguration = try RedisConfiguration(
+                url: conveyor.redisURL, policy: conveyor.policy, logger: conveyor.logger)
+        } catch {
+            throw ConveyorError.invalidConfiguration(String(describing: error))
+        }
+        let broker = try await AMQPConnection.connect(amqp)
+        let redis: RedisClient
+        do {
+            redis = try await RedisClient.connect(redisConfiguration)
+        } catch {
+            await broker.close()
+            throw error
+        }
+        let store = TaskStore(
+            redis: redis,
+            configuration: .init(keys: RedisKeys(prefix: conveyor.keyPrefix, resultPrefix: conveyor.resultKeyPrefix)))
+        let session = WorkerSession(worker: worker, broker: broker, redis: redis, store: store)
+        do {
+            for queue in worker.configuration.queues {
+                try await session.topology.ensure(queue, on: broker)
+                try await session.topology.ensureDeadLetterQueue(for: queue, on: broker)
+            }
+        } catch {
+            await session.close()
+            throw error
+        }
+        return session
+    }
+
+    func close() async {
+        await broker.close()
+        await redis.close()
+    }
+
+    var isTakingWork: Bool { phase.withLock { $0 == .running } }
+    var isStopping: Bool { phase.withLock { $0 == .stopping } }
+
+    /// Asks for a shutdown: graceful (stop consuming, drain within the grace period), or immediate (abandon and
+    /// requeue everything running now).
+    func requestShutdown(immediately: Bool = false) {
+        let changed = phase.withLock { phase in
+            let old = phase
+            if immediately { phase = .stopping } else if phase == .running { phase = .draining }
+            return old != phase
+        }
+        guard changed else { return }
+        shutdownContinuation.yield(immediately)
+        if immediately { abandonRunning() }
+    }
+
+    private func abandonRunning() {
+        for task in running.all {
+            task.cancel(.shutdown)
+            task.settlement.settle(.abandoned)
+        }
+    }
+
+    /// Consumes every queue until shutdown, with the heartbeat and the delay-set promoter alongside.
+    func run() async throws {
+        logger.info(
+            "worker started",
+            metadata: [
+                "queues": .array(configuration.queues.map { .string($0) }),
+                "concurrency": "\(configuration.concurrency)", "tasks": .array(registry.names.map { .string($0) }),
+            ])
+        await beat()
+        let prefetch = UInt16(clamping: configuration.concurrency)
+        var subscribed: [AMQPConsumer] = []
+        do {
+            for queue in configuration.queues {
+                subscribed.append(
+                    try await broker.consume(
+                        queue: queue, prefetch: prefetch, consumerTag: "\(configuration.workerID).\(queue)"))
+            }
+        } catch {
+            for consumer in subscribed { await consumer.cancel() }
+            await finishRun()
+            throw error
+        }
+        consumers.withLock { $0 = subscribed }
+        // A shutdown asked for while subscribing: the watcher below cancels what was just subscribed.
+        let ended: [WorkerError] = await withTaskGroup(of: Void.self) { services in
+            services.addTask { await self.heartbeatLoop() }
+            services.addTask { await self.promoterLoop() }
+            services.addTask { await self.shutdownWatcher() }
+            let ended = await withTaskGroup(of: WorkerError?.self) { loops in
+                for consumer in subscribed { loops.addTask { await self.consumeLoop(consumer) } }
+                var ended: [WorkerError] = []
+                for await error in loops { if let error { ended.append(error) } }
+                return ended
+            }
+            services.cancelAll()
+            return ended
+        }
+        await finishRun()
+        if let first = ended.first, isTakingWork { throw first }
+        logger.info("worker stopped")
+    }
+
+    private func finishRun() async {
+        shutdownContinuation.finish()
+        do {
+            try await store.removeWorker(configuration.workerID)
+        } catch {
+            logger.debug("could not remove the worker record", metadata: ["error": "\(error)"])
+        }
+        await close()
+    }
+
+    /// Waits for a shutdown request: cancels the subscriptions, then gives running tasks the grace period.
+    private func shutdownWatcher() async {
+        var signals = shutdownSignal.makeAsyncIterator()
+        guard let immediately = await signals.next() else { return }
+        logger.info(
+            "shutting down: no new work",
+            metadata: ["running": "\(running.count)", "grace": "\(configuration.gracePeriod)"])
+        for consumer in consumers.withLock({ $0 }) { await consumer.cancel() }
+        if immediately { return }
+        // Sleeps through the grace period unless the run ends first (this task is then cancelled).
+        do {
+            try await Task.sleep(for: configuration.gracePeriod)
+        } catch {
+            return
+        }
+        if running.count > 0 {
+            logger.warning(
+                "grace period over: cancelling and requeueing the running tasks",
+                metadata: ["running": "\(running.count)"])
+        }
+        phase.withLock { $0 = .stopping }
+        abandonRunning()
+    }
+
+    /// Takes deliveries from one subscription and runs each in a slot; returns when the subscription ends (on
+    /// shutdown, after the deliveries already received) with an error if it ended for another reason.
+    private func consumeLoop(_ consumer: AMQPConsumer) async -> WorkerError? {
+        await withDiscardingTaskGroup { tasks in
+            do {
+                for try await delivery in consumer {
+                    await slots.acquire()
+                    tasks.addTask {
+                        await self.handle(delivery, queue: consumer.queue)
+                        self.slots.release()
+                    }
+                }
+                return isTakingWork ? WorkerError.consumerEnded(queue: consumer.queue, reason: "closed") : nil
+            } catch {
+                logger.error(
+                    "subscription ended", metadata: ["queue": .string(consumer.queue), "error": "\(error)"])
+                return WorkerError.consumerEnded(queue: consumer.queue, reason: String(describing: error))
+            }
+        }
+    }
+}
