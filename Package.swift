@@ -102,6 +102,7 @@ let package = Package(
             name: "ConveyorExamples",
             dependencies: [
                 "Conveyor", "ConveyorWorker", "ConveyorRedis",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
             ],

@@ -1,0 +1,65 @@
+import ArgumentParser
+import Conveyor
+import ConveyorWorker
+import Logging
+
+/// The command-line options of a worker for the examples, shared by `conveyor worker` and
+/// `conveyor-examples-worker` so both read them the same way.
+public struct WorkerOptions: ParsableArguments, Sendable {
+    @Option(name: .long, help: "Comma-separated queues to consume.")
+    public var queues: String = "celery"
+
+    @Option(name: .long, help: "Tasks run at once.")
+    public var concurrency: Int = 8
+
+    @Option(name: .long, help: "Seconds a claim lasts without a heartbeat (a crashed worker's tasks rerun after it).")
+    public var lease: Double = 30
+
+    @Option(name: .long, help: "Seconds running tasks get to finish on shutdown.")
+    public var grace: Double = 30
+
+    @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
+    public var logLevel: String = "info"
+
+    public init() {}
+
+    /// Rejects values a worker cannot run with, before anything connects.
+    ///
+    /// - Throws: `ValidationError` naming the option.
+    public func validate() throws {
+        if queueNames.isEmpty { throw ValidationError("--queues names no queue") }
+        if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
+        if !(lease > 0) || !lease.isFinite { throw ValidationError("--lease must be a positive number of seconds") }
+        if !(grace >= 0) || !grace.isFinite { throw ValidationError("--grace must be zero or more seconds") }
+        if Logger.Level(rawValue: logLevel) == nil {
+            throw ValidationError(
+                "--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
+        }
+    }
+
+    /// ``queues`` split at commas, blanks dropped.
+    public var queueNames: [String] {
+        queues.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+    }
+
+    /// ``logLevel`` parsed (`info` if it does not parse; ``validate()`` refuses that first).
+    public var level: Logger.Level { Logger.Level(rawValue: logLevel) ?? .info }
+
+    /// The worker configuration these options describe, on the servers of `conveyor`.
+    public func configuration(conveyor: ConveyorConfiguration) -> WorkerConfiguration {
+        WorkerConfiguration(
+            conveyor: conveyor, queues: queueNames, concurrency: concurrency,
+            lease: .milliseconds(Int64(lease * 1000)), gracePeriod: .milliseconds(Int64(grace * 1000)))
+    }
+
+    /// Sends every log line at ``level`` or above to standard error. Call once per process, before any logger is
+    /// made.
+    public func bootstrapLogging() {
+        let level = level
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = level
+            return handler
+        }
+    }
+}
