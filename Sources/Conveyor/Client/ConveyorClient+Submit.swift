@@ -78,11 +78,12 @@ extension ConveyorClient {
     func outgoing(
         name: String, args: [JSONValue], kwargs: [String: JSONValue], options: TaskOptions, queue: String
     ) throws -> (id: String, message: AMQPOutgoing) {
-        let envelope = TaskEnvelope(
+        var envelope = TaskEnvelope(
             task: name, args: args, kwargs: kwargs, eta: options.resolvedETA(), expires: options.expires,
             timeLimit: options.timeLimit, origin: origin, ignoreResult: options.ignoreResult, lang: "swift",
             replyTo: clientID, priority: options.priority,
             conveyor: [ConveyorHeader.sentMs.rawValue: .int(MillisecondClock.now())])
+        envelope.idempotencyKey = options.idempotencyKey
         let properties = AMQPProperties(
             contentType: "application/json", contentEncoding: "utf-8",
             headers: AMQPTable(json: envelope.celeryHeaders), deliveryMode: .persistent, priority: options.priority,

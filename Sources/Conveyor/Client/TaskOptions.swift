@@ -21,11 +21,17 @@ public struct TaskOptions: Sendable, Equatable {
     public var countdown: Double?
     /// Run no earlier than this time; wins over ``countdown``. The same note applies.
     public var eta: Date?
+    /// The producer's idempotency key, sent as the `conveyor_idempotency_key` header
+    /// (``TaskEnvelope/idempotencyKey``): submitting twice with the same key is meant to name one task.
+    ///
+    /// - Important: for now the key is only carried in the message; nothing deduplicates by it yet. Admission
+    ///   control, a later step, will enforce it (the idempotency table in Redis).
+    public var idempotencyKey: String?
 
     public init(
         queue: String = "celery", priority: UInt8? = nil, expires: Date? = nil,
         timeLimit: TaskEnvelope.TimeLimit = .init(), ignoreResult: Bool = false, countdown: Double? = nil,
-        eta: Date? = nil
+        eta: Date? = nil, idempotencyKey: String? = nil
     ) {
         self.queue = queue
         self.priority = priority.map { min($0, 9) }
@@ -34,6 +40,7 @@ public struct TaskOptions: Sendable, Equatable {
         self.ignoreResult = ignoreResult
         self.countdown = countdown
         self.eta = eta
+        self.idempotencyKey = idempotencyKey
     }
 
     /// The `eta` to write: ``eta``, else now plus ``countdown``.
