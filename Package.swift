@@ -132,7 +132,7 @@ let package = Package(
         // Shared by the test targets: server URLs, unique names, private server instances for chaos tests.
         .target(
             name: "ConveyorTestSupport",
-            dependencies: ["ConveyorIO"],
+            dependencies: ["ConveyorIO", "ConveyorRedis"],
             path: "Tests/ConveyorTestSupport"
         ),
         .testTarget(name: "ConveyorIOTests", dependencies: ["ConveyorIO"]),

@@ -86,6 +86,7 @@ public enum Examples {
     /// What `examples.fail` throws.
     public struct ExampleError: Error, Sendable, CustomStringConvertible {
         public var message: String
+        public init(message: String) { self.message = message }
         public var description: String { message }
     }
 

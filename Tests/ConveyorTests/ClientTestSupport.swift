@@ -86,16 +86,7 @@ struct ClientFixture {
             _ = try? await admin.deleteQueue(queue)
             _ = try? await admin.deleteQueue(queue + ".dlq")
         }
-        let redis = client.redis
-        var cursor = "0"
-        repeat {
-            let reply = try await redis.send(RedisCommand("SCAN", cursor, "MATCH", "\(prefix)*", "COUNT", 1000))
-            guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let found = parts[1].array
-            else { throw TestFailure("unexpected SCAN reply \(reply)") }
-            let names = found.compactMap(\.string)
-            if !names.isEmpty { _ = try await redis.del(names) }
-            cursor = next
-        } while cursor != "0"
+        try await RedisTestKeys.delete(prefix: prefix, on: client.redis)
     }
 
     /// The envelope of a delivered task message, read as a worker reads it.

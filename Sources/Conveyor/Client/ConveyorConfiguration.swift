@@ -46,8 +46,9 @@ public struct ConveyorConfiguration: Sendable {
         self.logger = logger
     }
 
-    /// A configuration from `CONVEYOR_BROKER_URL` (several URLs separated by `,` or `;`), `CONVEYOR_REDIS_URL` and
-    /// `CONVEYOR_PREFIX`, with the local defaults for the ones not set.
+    /// A configuration from `CONVEYOR_BROKER_URL` (several URLs separated by `,` or `;`), `CONVEYOR_REDIS_URL`,
+    /// `CONVEYOR_PREFIX` and `CONVEYOR_RESULT_PREFIX` (Celery's `global_keyprefix` for result keys), with the local
+    /// defaults for the ones not set.
     public static func fromEnvironment(
         _ environment: [String: String] = ProcessInfo.processInfo.environment
     ) -> ConveyorConfiguration {
@@ -60,6 +61,7 @@ public struct ConveyorConfiguration: Sendable {
         }
         if let redis = environment["CONVEYOR_REDIS_URL"], !redis.isEmpty { configuration.redisURL = redis }
         if let prefix = environment["CONVEYOR_PREFIX"], !prefix.isEmpty { configuration.keyPrefix = prefix }
+        if let prefix = environment["CONVEYOR_RESULT_PREFIX"] { configuration.resultKeyPrefix = prefix }
         return configuration
     }
 }

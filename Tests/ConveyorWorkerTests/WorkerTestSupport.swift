@@ -1,0 +1,175 @@
+import ConveyorAMQP
+import ConveyorExamples
+import ConveyorIO
+import ConveyorRedis
+import ConveyorTestSupport
+import Foundation
+import Testing
+
+@testable import Conveyor
+@testable import ConveyorWorker
+
+/// A worker run in-process on a queue and key prefix of the test's own, with a client and an admin broker
+/// connection beside it; queues (and their dead-letter queues) and keys are deleted afterwards.
+struct WorkerFixture {
+    let client: ConveyorClient
+    /// The test's own broker connection: publishes raw messages, reads queues, deletes them.
+    let admin: AMQPConnection
+    let prefix: String
+    /// The queue the worker consumes.
+    let queue: String
+    let usedQueues: LockedValue<[String]>
+
+    var store: TaskStore { client.store }
+    var redis: RedisClient { client.redis }
+    var deadLetterQueue: String { queue + ".dlq" }
+
+    static let policy = ReconnectPolicy(
+        connectTimeout: .seconds(2), initialBackoff: .milliseconds(50), maxBackoff: .milliseconds(300),
+        heartbeat: .seconds(5), operationTimeout: .seconds(10))
+
+    static func conveyorConfiguration(prefix: String) -> ConveyorConfiguration {
+        var configuration = ConveyorConfiguration(
+            brokerURLs: [TestServers.amqpURL], redisURL: TestServers.redisURL, keyPrefix: prefix, policy: policy)
+        configuration.resultKeyPrefix = prefix
+        // The worker's own warnings (dead letters, shutdown) are expected here; keep the test output readable.
+        configuration.logger.logLevel = .error
+        return configuration
+    }
+
+    /// Sets up the fixture and runs `body`; the worker is started by ``startWorker(_:registry:)``.
+    static func with<T>(_ name: String, _ body: (WorkerFixture) async throws -> T) async throws -> T {
+        let prefix = TestServers.uniqueName("test-\(name)") + ":"
+        let client = try await ConveyorClient.connect(conveyorConfiguration(prefix: prefix))
+        let admin: AMQPConnection
+        do {
+            admin = try await AMQPConnection.connect(
+                AMQPConfiguration(url: TestServers.amqpURL, policy: policy, connectionName: "worker-test-admin"))
+        } catch {
+            await client.close()
+            throw error
+        }
+        let queue = TestServers.uniqueName("worker-\(name)")
+        let fixture = WorkerFixture(
+            client: client, admin: admin, prefix: prefix, queue: queue, usedQueues: LockedValue([queue]))
+        let result: Result<T, any Error>
+        do {
+            try await client.configuration.topology.ensure(queue, on: admin)
+            result = .success(try await body(fixture))
+        } catch {
+            result = .failure(error)
+        }
+        for queue in fixture.usedQueues.current {
+            _ = try? await admin.deleteQueue(queue)
+            _ = try? await admin.deleteQueue(queue + ".dlq")
+        }
+        try? await RedisTestKeys.delete(prefix: prefix, on: client.redis)
+        await client.close()
+        await admin.close()
+        return try result.get()
+    }
+
+    /// A worker configuration for this fixture's queue and prefix, with short intervals so tests run fast.
+    func workerConfiguration(concurrency: Int = 4, id: String? = nil) -> WorkerConfiguration {
+        WorkerConfiguration(
+            conveyor: Self.conveyorConfiguration(prefix: prefix), queues: [queue], concurrency: concurrency,
+            workerID: id ?? TestServers.uniqueName("worker"), lease: .seconds(5),
+            heartbeatInterval: .milliseconds(200), gracePeriod: .seconds(5), promoteInterval: .milliseconds(20))
+    }
+
+    /// Runs a worker for `body`'s duration, then shuts it down gracefully and waits for it.
+    func withWorker<T>(
+        _ configuration: WorkerConfiguration? = nil, registry: TaskRegistry = Examples.registry,
+        _ body: (ConveyorWorker) async throws -> T
+    ) async throws -> T {
+        let worker = ConveyorWorker(configuration: configuration ?? workerConfiguration(), registry: registry)
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { try await worker.run() }
+            let result: Result<T, any Error>
+            do {
+                try await awaitConsumers(on: worker.configuration.queues[0], atLeast: 1)
+                result = .success(try await body(worker))
+            } catch {
+                result = .failure(error)
+            }
+            worker.shutdown()
+            try await group.waitForAll()
+            return try result.get()
+        }
+    }
+
+    /// Waits (bounded) until `queue` has at least `count` consumers.
+    func awaitConsumers(on queue: String, atLeast count: Int) async throws {
+        try await eventually("\(count) consumer(s) on \(queue)") {
+            (try await admin.queueInfo(queue)?.consumerCount ?? 0) >= count
+        }
+    }
+
+    /// Publishes a raw message to the worker's queue, as any AMQP client could.
+    func publishRaw(
+        body: [UInt8], headers: AMQPTable = [:], contentType: String? = "application/json",
+        correlationID: String? = nil,
+        to queue: String? = nil
+    ) async throws {
+        let properties = AMQPProperties(
+            contentType: contentType, contentEncoding: "utf-8", headers: headers, deliveryMode: .persistent,
+            correlationId: correlationID)
+        try await admin.publish(
+            AMQPMessage(body: body, properties: properties), exchange: "", routingKey: queue ?? self.queue,
+            mandatory: true)
+    }
+
+    /// Publishes a Celery protocol v2 message for `envelope` to the worker's queue.
+    func publish(_ envelope: TaskEnvelope, to queue: String? = nil) async throws {
+        try await publishRaw(
+            body: Array(try envelope.celeryBody()), headers: AMQPTable(json: envelope.celeryHeaders),
+            correlationID: envelope.id, to: queue)
+    }
+
+    /// The next `count` messages of the dead-letter queue, acked.
+    func deadLetters(count: Int, timeout: Duration = .seconds(15)) async throws -> [AMQPDelivery] {
+        let consumer = try await admin.consume(queue: deadLetterQueue, prefetch: UInt16(count))
+        var deliveries: [AMQPDelivery] = []
+        let deadline = ContinuousClock.now + timeout
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask {
+                try await Task.sleep(until: deadline)
+                await consumer.cancel()
+            }
+            for try await delivery in consumer {
+                _ = delivery.ack()
+                deliveries.append(delivery)
+                if deliveries.count == count { break }
+            }
+            group.cancelAll()
+        }
+        await consumer.cancel()
+        if deliveries.count < count {
+            throw TestSupportError("only \(deliveries.count) of \(count) dead letters within \(timeout)")
+        }
+        return deliveries
+    }
+
+    /// Waits (bounded) for the task's state to be `state`.
+    @discardableResult
+    func awaitState(_ id: String, _ state: TaskState, timeout: Duration = .seconds(15)) async throws -> TaskStatus {
+        var last = TaskStatus(id: id)
+        try await eventually("task \(id) in state \(state) (last: \(last.state))", timeout: timeout) {
+            last = try await store.status(id)
+            return last.state == state
+        }
+        return last
+    }
+}
+
+/// Polls `condition` every 20 ms until it holds, failing after `timeout`.
+func eventually(
+    _ what: String, timeout: Duration = .seconds(15), _ condition: () async throws -> Bool
+) async throws {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if try await condition() { return }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    throw TestSupportError("timed out after \(timeout) waiting for \(what)")
+}
