@@ -38,6 +38,42 @@ public enum ProcessRunner {
         return output
     }
 
+    /// Starts `executable` in the background (its own process group, output to a temporary file) and returns at
+    /// once; the caller signals it and awaits its exit.
+    ///
+    /// - Throws: ``PrivateServerError`` when the process cannot be started.
+    public static func start(
+        executable: String, arguments: [String], environment: [String: String] = [:]
+    ) throws -> ChildProcess {
+        let name = ([executable] + arguments).joined(separator: " ")
+        let outputPath = FileManager.default.temporaryDirectory
+            .appendingPathComponent("conveyor-child-\(UUID().uuidString).log").path
+        let mergedEnvironment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new }
+        let pid = try spawn(
+            executable: executable, arguments: arguments, environment: mergedEnvironment, outputPath: outputPath,
+            name: name)
+        return ChildProcess(pid: pid, outputPath: outputPath)
+    }
+
+    /// A process started by ``start(executable:arguments:environment:)``.
+    public struct ChildProcess: Sendable {
+        public let pid: Int32
+        /// Its standard output and standard error, interleaved.
+        public let outputPath: String
+
+        /// Sends `signal` (`SIGTERM`, `SIGKILL`, ...).
+        public func signal(_ signal: Int32) { _ = kill(pid, signal) }
+
+        /// Waits for the exit; returns the exit status (128 + the signal number if a signal ended it).
+        public func exitStatus() async -> Int32 { await ProcessRunner.waitForExit(pid) }
+
+        /// What it printed so far.
+        public var output: String { ProcessRunner.readFile(outputPath) }
+
+        /// Deletes the output file.
+        public func removeOutput() { unlink(outputPath) }
+    }
+
     private static func spawn(
         executable: String, arguments: [String], environment: [String: String], outputPath: String, name: String
     ) throws -> pid_t {
@@ -105,7 +141,7 @@ public enum ProcessRunner {
     #endif
 
     /// The exit status of `pid` (128 + the signal number if a signal ended it), reaped on a thread of its own.
-    private static func waitForExit(_ pid: pid_t) async -> Int32 {
+    static func waitForExit(_ pid: pid_t) async -> Int32 {
         await withCheckedContinuation { continuation in
             let thread = Thread {
                 var status: Int32 = 0
