@@ -8,10 +8,12 @@ import Testing
 /// A real Celery worker (Python) runs a task a Swift client submitted; the Swift ref gets its result.
 @Suite("ConveyorClient ↔ Celery worker")
 struct ClientCeleryInteropTests {
-    static var python: String { StateCeleryInteropTests.python }
+    /// The venv `scripts/celery-venv` creates (`make test` runs it); the test is skipped without it.
+    static var python: String { CeleryPython.path }
 
-    /// A Celery worker that declares the queue as Conveyor does (quorum, delivery limit 5), runs one task and exits
-    /// once its result is stored (`task_postrun` comes after the backend wrote it).
+    /// A Celery worker that declares the queue as Conveyor does (quorum, delivery limit 10, dead letters to
+    /// `<queue>.dlq`: see `TaskQueueTopology`), runs one task and exits once its result is stored (`task_postrun`
+    /// comes after the backend wrote it).
     static let worker = #"""
         import os, sys
         from celery import Celery
@@ -24,7 +26,9 @@ struct ClientCeleryInteropTests {
             task_serializer="json", accept_content=["json"], result_serializer="json",
             result_backend_transport_options={"global_keyprefix": prefix},
             task_queues=[Queue(queue, routing_key=queue,
-                               queue_arguments={"x-queue-type": "quorum", "x-delivery-limit": 5})],
+                               queue_arguments={"x-queue-type": "quorum", "x-delivery-limit": 10,
+                                                "x-dead-letter-exchange": "",
+                                                "x-dead-letter-routing-key": queue + ".dlq"})],
             broker_connection_retry_on_startup=True, worker_hijack_root_logger=False,
         )
 
@@ -43,9 +47,7 @@ struct ClientCeleryInteropTests {
 
     @Test(
         "Swift submit → Python Celery worker → ObjectRef.get() returns its result",
-        .enabled(
-            if: StateCeleryInteropTests.pythonAvailable,
-            "no Python venv with celery at \(StateCeleryInteropTests.python) (set CONVEYOR_CELERY_PYTHON)"))
+        .enabled(if: CeleryPython.isAvailable, Comment(rawValue: CeleryPython.skipMessage)))
     func celeryWorkerRunsSwiftTask() async throws {
         try await ClientFixture.with("celery-worker") { fixture in
             var configuration = ClientFixture.configuration(prefix: fixture.prefix)

@@ -8,9 +8,8 @@ import Testing
 /// Celery's own `AsyncResult` reads what the task store writes.
 @Suite("TaskStore ↔ Celery AsyncResult")
 struct StateCeleryInteropTests {
-    /// The venv with celery 5.7 and redis that CI will create; the test is skipped without it.
-    static let python = ProcessInfo.processInfo.environment["CONVEYOR_CELERY_PYTHON"] ?? "/tmp/celery-venv/bin/python"
-    static var pythonAvailable: Bool { FileManager.default.isExecutableFile(atPath: python) }
+    /// The venv `scripts/celery-venv` creates (`make test` runs it); the test is skipped without it.
+    static var python: String { CeleryPython.path }
 
     static let script = #"""
         import json, sys
@@ -41,7 +40,7 @@ struct StateCeleryInteropTests {
 
     @Test(
         "Celery's AsyncResult.get() returns a SUCCESS value, raises a FAILURE with its message, and waits for a result",
-        .enabled(if: pythonAvailable, "no Python venv with celery at \(python) (set CONVEYOR_CELERY_PYTHON)"))
+        .enabled(if: CeleryPython.isAvailable, Comment(rawValue: CeleryPython.skipMessage)))
     func asyncResultReadsOurMeta() async throws {
         try await StateFixture.with("interop") { f in
             let ok = f.newID()
