@@ -71,7 +71,7 @@ struct Servers: ParsableCommand {
             }
         }
         throw CLI.fail(
-            "cannot find \(relativePath) in \(files.currentDirectoryPath) or its parents; run this inside the "
-                + "Conveyor repository or set CONVEYOR_ROOT to it")
+            "cannot find \(relativePath) in \(files.currentDirectoryPath), next to this executable, or in their "
+                + "parents; run this inside the Conveyor repository or set CONVEYOR_ROOT to it")
     }
 }
