@@ -28,13 +28,10 @@ public struct TaskRegistry: Sendable {
         _ definition: Definition.Type, options: TaskRunOptions = TaskRunOptions(),
         _ body: @escaping @Sendable (Definition.Input, TaskContext) async throws -> Definition.Output
     ) {
-        tasks[Definition.name] = RegisteredTask(name: Definition.name, options: options) { envelope, context in
+        tasks[Definition.name] = RegisteredTask(name: Definition.name, options: options) { envelope in
+            // Decoded once, before the claim: a bad input is dead-lettered without ever taking a lease.
             let input = try Definition.decodeInput(from: envelope)
-            // Decoding is checked before the claim (`validate`), so this rarely throws here.
-            let output = try await body(input, context)
-            return try ResultEncoding.json(output)
-        } validate: { envelope in
-            _ = try Definition.decodeInput(from: envelope)
+            return { context in try ResultEncoding.json(try await body(input, context)) }
         }
     }
 
@@ -46,9 +43,8 @@ public struct TaskRegistry: Sendable {
             @escaping @Sendable (_ args: [JSONValue], _ kwargs: [String: JSONValue], TaskContext) async throws ->
             JSONValue
     ) {
-        tasks[name] = RegisteredTask(name: name, options: options) { envelope, context in
-            try await body(envelope.args, envelope.kwargs, context).jsonBytes()
-        } validate: { _ in
+        tasks[name] = RegisteredTask(name: name, options: options) { envelope in
+            { context in try await body(envelope.args, envelope.kwargs, context).jsonBytes() }
         }
     }
 
@@ -61,13 +57,13 @@ public struct TaskRegistry: Sendable {
     subscript(name: String) -> RegisteredTask? { tasks[name] }
 }
 
-/// One implementation, type-erased to envelope in, result JSON out.
+/// One implementation, type-erased: an envelope's input is decoded into a run that yields the result's JSON.
 struct RegisteredTask: Sendable {
+    typealias Run = @Sendable (TaskContext) async throws -> [UInt8]
     let name: String
     let options: TaskRunOptions
-    let run: @Sendable (TaskEnvelope, TaskContext) async throws -> [UInt8]
     /// Throws ``TaskInputError`` when the envelope's arguments do not decode as the input.
-    let validate: @Sendable (TaskEnvelope) throws -> Void
+    let prepare: @Sendable (TaskEnvelope) throws -> Run
 }
 
 /// How a task runs: its retry policy and default time limits.

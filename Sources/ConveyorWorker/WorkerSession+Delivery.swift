@@ -48,20 +48,22 @@ extension WorkerSession {
                 id: envelope.id, name: envelope.task, replyTo: replyTo)
             return
         }
+        let run: RegisteredTask.Run
         do {
-            try task.validate(envelope)
+            run = try task.prepare(envelope)
         } catch {
             await deadLetter(
                 delivery, queue: queue, reason: .invalidInput, detail: String(describing: error), id: envelope.id,
                 name: envelope.task, replyTo: replyTo)
             return
         }
-        await claimAndRun(delivery, envelope: envelope, task: task, queue: queue)
+        await claimAndRun(delivery, envelope: envelope, task: task, run: run, queue: queue)
     }
 
     /// Claims the task and runs it, waiting out another worker's live lease first.
     private func claimAndRun(
-        _ delivery: AMQPDelivery, envelope: TaskEnvelope, task: RegisteredTask, queue: String
+        _ delivery: AMQPDelivery, envelope: TaskEnvelope, task: RegisteredTask, run: @escaping RegisteredTask.Run,
+        queue: String
     ) async {
         let expiresMs = envelope.expires.map(MillisecondClock.milliseconds)
         while true {
@@ -79,7 +81,8 @@ extension WorkerSession {
             }
             switch outcome {
             case .run(let token, let attempt):
-                await execute(delivery, envelope: envelope, task: task, queue: queue, token: token, attempt: attempt)
+                await execute(
+                    delivery, envelope: envelope, task: task, run: run, queue: queue, token: token, attempt: attempt)
                 return
             case .alreadyFinished, .revoked, .expired:
                 // A redelivery of a finished task, or one that must not run: the claim recorded what applies.

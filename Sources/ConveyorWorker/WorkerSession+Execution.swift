@@ -6,8 +6,8 @@ import Logging
 extension WorkerSession {
     /// Runs a claimed task under its time limits, records the outcome, then acks.
     func execute(
-        _ delivery: AMQPDelivery, envelope: TaskEnvelope, task: RegisteredTask, queue: String, token: Int64,
-        attempt: Int
+        _ delivery: AMQPDelivery, envelope: TaskEnvelope, task: RegisteredTask, run body: @escaping RegisteredTask.Run,
+        queue: String, token: Int64, attempt: Int
     ) async {
         var taskLogger = logger
         taskLogger[metadataKey: "task.id"] = .string(envelope.id)
@@ -23,7 +23,7 @@ extension WorkerSession {
         let hard = envelope.timeLimit.hard ?? task.options.timeLimit.hard
 
         let started = ContinuousClock.now
-        let end = await run(task, envelope: envelope, context: context, soft: soft, hard: hard)
+        let end = await run(body, id: envelope.id, context: context, soft: soft, hard: hard)
         let elapsed = ContinuousClock.now - started
         metrics.ran(envelope.task, nanoseconds: Int64(elapsed.secondsValue * 1e9))
 
@@ -64,20 +64,20 @@ extension WorkerSession {
     /// Runs the body in a Swift task of its own, so that a hard limit can free the slot even when the code
     /// ignores cancellation.
     private func run(
-        _ task: RegisteredTask, envelope: TaskEnvelope, context: TaskContext, soft: Double?, hard: Double?
+        _ body: @escaping RegisteredTask.Run, id: String, context: TaskContext, soft: Double?, hard: Double?
     ) async -> RunEnd {
-        let running = RunningTask(id: envelope.id)
+        let running = RunningTask(id: id)
         self.running.insert(running)
         metrics.running.record(self.running.count)
         defer {
-            self.running.remove(envelope.id)
+            self.running.remove(id)
             metrics.running.record(self.running.count)
         }
         let settlement = running.settlement
         // Unstructured on purpose: a run past its hard limit is abandoned, and a task group would wait for it.
         let work = Task {
             do {
-                settlement.settle(.returned(try await task.run(envelope, context)))
+                settlement.settle(.returned(try await body(context)))
             } catch {
                 settlement.settle(.threw(error, running.cancelReason))
             }
