@@ -122,7 +122,7 @@ let package = Package(
         .executableTarget(
             name: "conveyor",
             dependencies: [
-                "Conveyor", "ConveyorWorker", "ConveyorExamples", "ConveyorIO",
+                "Conveyor", "ConveyorWorker", "ConveyorExamples", "ConveyorIO", "ConveyorAMQP", "ConveyorRedis",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

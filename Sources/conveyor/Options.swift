@@ -1,6 +1,8 @@
 import ArgumentParser
 import Conveyor
+import ConveyorAMQP
 import ConveyorIO
+import ConveyorRedis
 import Foundation
 import Logging
 
@@ -105,13 +107,13 @@ enum CLI {
     /// The server an error came from.
     enum Server { case broker, redis }
 
-    /// Which server's client threw `error`, told apart by the module of its type: this target depends on
-    /// `Conveyor`, not on the two client modules, so it cannot name `AMQPError` or `RedisError` itself.
+    /// Which server's client threw `error`.
     static func server(of error: any Error) -> Server? {
-        let type = String(reflecting: Swift.type(of: error))
-        if type.hasPrefix("ConveyorAMQP.") { return .broker }
-        if type.hasPrefix("ConveyorRedis.") { return .redis }
-        return nil
+        switch error {
+        case is AMQPError: .broker
+        case is RedisError: .redis
+        default: nil
+        }
     }
 
     /// A one-line description of `error` that names the server it concerns, passwords masked.

@@ -16,8 +16,9 @@ public struct TaskOptions: Sendable, Equatable {
     public var ignoreResult: Bool
     /// Run no earlier than this many seconds from now. Sets the envelope's `eta`.
     ///
-    /// - Important: for now the `eta` is only written into the message (Celery workers honour it); Conveyor's
-    ///   delay machinery (the Redis delay set, DESIGN §5) will hold such messages back in a later step.
+    /// The message is published at once with its `eta`; a Conveyor worker that receives it early parks it in the
+    /// Redis delay set (never in its memory) and the promoter publishes it again when due. Celery workers honour
+    /// the `eta` themselves.
     public var countdown: Double?
     /// Run no earlier than this time; wins over ``countdown``. The same note applies.
     public var eta: Date?
