@@ -125,12 +125,8 @@ struct Submit: AsyncParsableCommand {
         do {
             return try JSONValue(json: Array(text.utf8))
         } catch {
-            var detail = String(describing: error)
-            if case DecodingError.dataCorrupted(let context) = error {
-                detail = context.underlyingError.map { String(describing: $0) } ?? context.debugDescription
-            }
             let shown = text.count > 60 ? text.prefix(60) + "…" : Substring(text)
-            throw ValidationError("\(option) is not valid JSON (\(CLI.oneLine(detail))): '\(shown)'")
+            throw ValidationError("\(option) is not valid JSON (\(error)): '\(shown)'")
         }
     }
 }

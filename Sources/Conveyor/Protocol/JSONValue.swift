@@ -51,9 +51,9 @@ extension JSONValue: Codable {
 extension JSONValue {
     /// Parses JSON text.
     ///
-    /// - Throws: `DecodingError` when `data` is not JSON.
-    public init(json data: some Collection<UInt8>) throws {
-        self = try JSONDecoder().decode(JSONValue.self, from: Data(data))
+    /// - Throws: ``JSONParseError`` when `data` is not JSON (or nests deeper than 512 levels).
+    public init(json data: some Collection<UInt8>) throws(JSONParseError) {
+        self = try JSONParser.parse(data)
     }
 
     /// Compact JSON text (keys sorted, so equal values give equal bytes).
@@ -67,14 +67,14 @@ extension JSONValue {
     ///
     /// - Throws: `DecodingError` naming the path and the expected type when the shapes differ.
     public func decode<T: Decodable>(as type: T.Type = T.self) throws -> T {
-        try JSONDecoder().decode(T.self, from: jsonData())
+        try JSONDecoder().decode(T.self, from: Data(jsonBytes()))
     }
 
     /// Any `Encodable` value as JSON.
     ///
     /// - Throws: `EncodingError` when `value` cannot be encoded (a non-finite Double, say).
     public init(encoding value: some Encodable) throws {
-        self = try JSONDecoder().decode(JSONValue.self, from: JSONEncoder().encode(value))
+        self = try JSONParser.parse(JSONEncoder().encode(value))
     }
 
     public var stringValue: String? {
@@ -121,5 +121,17 @@ extension JSONValue {
         var writer = JSONWriter(style: .compact)
         writer.value(self)
         return writer.bytes
+    }
+}
+
+extension JSONValue {
+    /// Whether every number in it is finite (JSON has no NaN or infinity).
+    var isFinite: Bool {
+        switch self {
+        case .double(let number): number.isFinite
+        case .array(let elements): elements.allSatisfy(\.isFinite)
+        case .object(let members): members.values.allSatisfy(\.isFinite)
+        case .null, .bool, .int, .string: true
+        }
     }
 }

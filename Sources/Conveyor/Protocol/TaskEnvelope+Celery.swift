@@ -39,7 +39,11 @@ extension TaskEnvelope {
     public func celeryBody() throws -> Data {
         var embed = self.embed
         for key in ["callbacks", "errbacks", "chain", "chord"] where embed[key] == nil { embed[key] = .null }
-        return try JSONValue.array([.array(args), .object(kwargs), .object(embed)]).jsonData()
+        let body = JSONValue.array([.array(args), .object(kwargs), .object(embed)])
+        if !body.isFinite {
+            throw EncodingError.invalidValue(body, .init(codingPath: [], debugDescription: "a non-finite number"))
+        }
+        return Data(body.jsonBytes())
     }
 
     /// Reads an envelope from a delivered message.
