@@ -19,7 +19,7 @@ help:
 	@echo "make build         swift build (build-tests: with the test targets)"
 	@echo "make format        format Sources, Tests and Benchmarks in place (swift format)"
 	@echo "make lint          check formatting without changing files"
-	@echo "make bench         run the benchmark program (release build)"
+	@echo "make bench         run the benchmark programs (release build): foundation, then tasks end to end"
 	@echo "make demo          install missing packages, build conveyor (release), start the servers and a worker,"
 	@echo "                   run 1,000 tasks and check them (scripts/demo; the servers keep running)"
 
@@ -67,10 +67,13 @@ format:
 lint:
 	$(SWIFT) format lint -r --configuration .swift-format $(FORMAT_PATHS)
 
-# The C reference the AMQP figures are compared with is a product of its own; build it next to the benchmark.
+# The C reference the AMQP figures are compared with, and the worker the end-to-end benchmark starts, are products
+# of their own; build them next to the benchmarks (each benchmark finds them in its own build folder).
 bench: servers
 	$(SWIFT) build -c release --product amqp-reference
+	$(SWIFT) build -c release --product conveyor-examples-worker
 	$(SWIFT) run -c release ConveyorBenchmarks
+	$(SWIFT) run -c release ConveyorEndToEndBenchmark
 
 # From a fresh Debian/Ubuntu machine to 1,000 checked tasks; the servers keep running afterwards (servers-down).
 demo:

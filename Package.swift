@@ -61,9 +61,14 @@ let package = Package(
         ),
 
         // Benchmark programs: each prints one JSON line of figures (docs/BENCHMARKS.md).
+        .target(
+            name: "BenchmarkSupport",
+            dependencies: ["ConveyorAMQP", "ConveyorIO"],
+            path: "Benchmarks/BenchmarkSupport"
+        ),
         .executableTarget(
             name: "ConveyorBenchmarks",
-            dependencies: ["ConveyorAMQP", "ConveyorRedis", "ConveyorIO"],
+            dependencies: ["BenchmarkSupport", "ConveyorAMQP", "ConveyorRedis", "ConveyorIO"],
             path: "Benchmarks/ConveyorBenchmarks"
         ),
         // The C reference the AMQP figures are compared with: the same library driven by a minimal C loop.
@@ -117,6 +122,14 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Examples/ConveyorExamplesWorker"
+        ),
+        // Tasks end to end: a worker process running examples.noop, against the raw broker rate.
+        .executableTarget(
+            name: "ConveyorEndToEndBenchmark",
+            dependencies: [
+                "BenchmarkSupport", "Conveyor", "ConveyorAMQP", "ConveyorRedis", "ConveyorIO", "ConveyorExamples",
+            ],
+            path: "Benchmarks/ConveyorEndToEnd"
         ),
         // The command-line tool.
         .executableTarget(

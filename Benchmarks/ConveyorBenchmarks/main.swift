@@ -5,6 +5,7 @@
 //
 // Prints one JSON line. Each workload runs `rounds` times, ours and the reference taking turns, and the median of
 // each is reported, which keeps a noisy neighbour from favouring one side.
+import BenchmarkSupport
 import ConveyorAMQP
 import ConveyorIO
 import ConveyorRedis
@@ -26,10 +27,10 @@ struct Options {
         while let flag = iterator.next() {
             guard let value = iterator.next() else { throw BenchError("\(flag) needs a value") }
             switch flag {
-            case "--messages": options.messages = try int(value, flag)
-            case "--rounds": options.rounds = try int(value, flag)
-            case "--batch": options.batch = try int(value, flag)
-            case "--redis-ops": options.redisOps = try int(value, flag)
+            case "--messages": options.messages = try positiveInt(value, flag)
+            case "--rounds": options.rounds = try positiveInt(value, flag)
+            case "--batch": options.batch = try positiveInt(value, flag)
+            case "--redis-ops": options.redisOps = try positiveInt(value, flag)
             case "--amqp-url": options.amqpURL = value
             case "--redis-url": options.redisURL = value
             default: throw BenchError("unknown option \(flag)")
@@ -37,32 +38,7 @@ struct Options {
         }
         return options
     }
-
-    private static func int(_ text: String, _ flag: String) throws -> Int {
-        guard let value = Int(text), value > 0 else { throw BenchError("\(flag) takes a positive whole number") }
-        return value
-    }
 }
-
-struct BenchError: Error, CustomStringConvertible {
-    var description: String
-    init(_ description: String) { self.description = description }
-}
-
-func seconds(_ body: () async throws -> Void) async rethrows -> Double {
-    let start = ContinuousClock.now
-    try await body()
-    return (ContinuousClock.now - start).seconds
-}
-
-func median(_ values: [Double]) -> Double {
-    let sorted = values.sorted()
-    guard !sorted.isEmpty else { return 0 }
-    return sorted.count % 2 == 1
-        ? sorted[sorted.count / 2] : (sorted[sorted.count / 2 - 1] + sorted[sorted.count / 2]) / 2
-}
-
-func uniqueQueue(_ what: String) -> String { "bench-\(what)-\(UUID().uuidString.prefix(8).lowercased())" }
 
 // MARK: - AMQP, ours
 
@@ -76,36 +52,22 @@ struct AMQPFigures {
 func amqpRound(_ options: Options) async throws -> AMQPFigures {
     let publisher = try await AMQPConnection.connect(url: options.amqpURL, connectionName: "bench-publisher")
     let consumerConnection = try await AMQPConnection.connect(url: options.amqpURL, connectionName: "bench-consumer")
-    let body = [UInt8](repeating: UInt8(ascii: "x"), count: options.bodyBytes)
-    let properties = AMQPProperties(contentType: "application/json")
+    let message = AMQPMessage(
+        body: [UInt8](repeating: UInt8(ascii: "x"), count: options.bodyBytes),
+        properties: AMQPProperties(contentType: "application/json"))
     let queue = uniqueQueue("swift")
     _ = try await publisher.declare(AMQPQueue(queue))
 
     let count = options.messages
     // Confirmed publishing in batches, awaiting each batch's confirms.
-    @Sendable func publishAll() async throws {
-        var sent = 0
-        while sent < count {
-            let n = min(options.batch, count - sent)
-            let batch = (0..<n).map { _ in
-                AMQPOutgoing(AMQPMessage(body: body, properties: properties), routingKey: queue)
-            }
-            try await publisher.publish(batch: batch)
-            sent += n
-        }
+    let publishTime = try await seconds {
+        try await AMQPWorkloads.publishAll(message, count: count, batch: options.batch, to: queue, on: publisher)
     }
-    let publishTime = try await seconds { try await publishAll() }
 
     // Consume and ack each one, as a worker does.
     let consumeTime = try await seconds {
-        let consumer = try await consumerConnection.consume(queue: queue, prefetch: options.prefetch)
-        var received = 0
-        for try await delivery in consumer {
-            _ = delivery.ack()
-            received += 1
-            if received == count { break }
-        }
-        await consumer.cancel()
+        try await AMQPWorkloads.consumeAndAck(
+            count: count, from: queue, prefetch: options.prefetch, on: consumerConnection)
     }
 
     // One publish at a time, each awaiting its own confirm, from 64 concurrent tasks.
@@ -116,8 +78,7 @@ func amqpRound(_ options: Options) async throws -> AMQPFigures {
                 group.addTask {
                     var i = worker
                     while i < singleCount {
-                        try await publisher.publish(
-                            AMQPMessage(body: body, properties: properties), routingKey: queue)
+                        try await publisher.publish(message, routingKey: queue)
                         i += 64
                     }
                 }
@@ -128,18 +89,9 @@ func amqpRound(_ options: Options) async throws -> AMQPFigures {
     _ = try await publisher.purgeQueue(queue)
 
     // Publishing and consuming at once: the time until the consumer has every message.
-    let bothTime = try await seconds {
-        let consumer = try await consumerConnection.consume(queue: queue, prefetch: options.prefetch)
-        async let published: Void = publishAll()
-        var received = 0
-        for try await delivery in consumer {
-            _ = delivery.ack()
-            received += 1
-            if received == count { break }
-        }
-        try await published
-        await consumer.cancel()
-    }
+    let bothTime = try await AMQPWorkloads.publishAndConsume(
+        message, count: count, batch: options.batch, prefetch: options.prefetch, queue: queue,
+        publisher: publisher, consumer: consumerConnection)
     _ = try await publisher.deleteQueue(queue)
     await publisher.close()
     await consumerConnection.close()
@@ -153,11 +105,6 @@ func amqpRound(_ options: Options) async throws -> AMQPFigures {
 struct ReferenceFigures: Decodable {
     var publish_batched_msgs_per_s: Double
     var consume_ack_msgs_per_s: Double
-}
-
-func referenceExecutable() -> URL {
-    let own = URL(fileURLWithPath: CommandLine.arguments[0]).resolvingSymlinksInPath()
-    return own.deletingLastPathComponent().appendingPathComponent("amqp-reference")
 }
 
 func run(_ executable: URL, _ arguments: [String]) throws -> Data {
@@ -178,7 +125,7 @@ func run(_ executable: URL, _ arguments: [String]) throws -> Data {
 func referenceRound(_ options: Options) throws -> ReferenceFigures {
     let url = try AMQPURL(string: options.amqpURL)
     let data = try run(
-        referenceExecutable(),
+        siblingExecutable("amqp-reference"),
         [
             url.host, String(url.port), uniqueQueue("c"), String(options.messages), String(options.batch),
             String(options.bodyBytes), String(options.prefetch),
@@ -254,7 +201,7 @@ let options: Options
 do {
     options = try Options.parse(CommandLine.arguments)
 } catch {
-    FileHandle.standardError.write(Data("ConveyorBenchmarks: \(error)\n".utf8))
+    diagnose("ConveyorBenchmarks: \(error)")
     exit(2)
 }
 
@@ -276,7 +223,7 @@ do {
         redisReference.append(try redisBenchmarkRound(options))
     }
 } catch {
-    FileHandle.standardError.write(Data("ConveyorBenchmarks: \(error)\n".utf8))
+    diagnose("ConveyorBenchmarks: \(error)")
     exit(1)
 }
 
@@ -288,11 +235,6 @@ let get1000 = median(redisOurs.map(\.get1000))
 let set1000 = median(redisOurs.map(\.set1000))
 let refGet = median(redisReference.map(\.get))
 let refSet = median(redisReference.map(\.set))
-
-func rounded(_ value: Double, _ places: Double = 0) -> Double {
-    let scale = pow(10, places)
-    return (value * scale).rounded() / scale
-}
 
 let figures: [String: Any] = [
     "benchmark": "foundation",
@@ -316,9 +258,4 @@ let figures: [String: Any] = [
     "ratio_get_1000_vs_redis_benchmark": rounded(get1000 / refGet, 3),
     "ratio_set_1000_vs_redis_benchmark": rounded(set1000 / refSet, 3),
 ]
-if let line = try? JSONSerialization.data(withJSONObject: figures, options: [.sortedKeys]) {
-    print(String(decoding: line, as: UTF8.self))
-} else {
-    FileHandle.standardError.write(Data("ConveyorBenchmarks: figures are not JSON\n".utf8))
-    exit(1)
-}
+printFigures(figures, program: "ConveyorBenchmarks")
