@@ -1,3 +1,4 @@
+import ConveyorIO
 import ConveyorRedis
 
 extension ConveyorClient {
@@ -13,33 +14,23 @@ extension ConveyorClient {
         let wanted = min(max(count ?? refs.count, 0), refs.count)
         var readyIDs = Set<String>()
         if wanted > 0 {
-            var unique: [String: Bool] = [:]
             // How many of `refs` each id stands for (a ref may be listed twice).
             var multiplicity: [String: Int] = [:]
+            // Refs of this client's own tasks are watched through its notify channel; others one by one.
+            var watched = Set<String>()
+            var followed: [String: Bool] = [:]
             for ref in refs {
-                unique[ref.id] = ref.submittedHere || unique[ref.id] == true
                 multiplicity[ref.id, default: 0] += 1
+                if ref.submittedHere && !configuration.followCeleryResultChannels {
+                    watched.insert(ref.id)
+                } else {
+                    followed[ref.id] = true
+                }
             }
-            var readyCount = 0
-            try await withThrowingTaskGroup(of: String?.self) { group in
-                for (id, submittedHere) in unique {
-                    group.addTask {
-                        _ = try await self.awaitReady(id, submittedHere: submittedHere)
-                        return id
-                    }
-                }
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    return nil
-                }
-                while let next = try await group.next() {
-                    guard let id = next else { break }
-                    readyIDs.insert(id)
-                    readyCount += multiplicity[id] ?? 0
-                    if readyCount >= wanted { break }
-                }
-                group.cancelAll()
-            }
+            watched.subtract(followed.keys)
+            readyIDs = try await waitForReady(
+                watched: watched, followed: Array(followed.keys), multiplicity: multiplicity, wanted: wanted,
+                timeout: timeout)
         }
         var ready: [ObjectRef<Output>] = []
         var pending: [ObjectRef<Output>] = []
@@ -47,6 +38,80 @@ extension ConveyorClient {
             if readyIDs.contains(ref.id) { ready.append(ref) } else { pending.append(ref) }
         }
         return (ready, pending)
+    }
+
+    /// Waits until the ready ids among `watched` and `followed` stand for `wanted` refs, or `timeout` passes;
+    /// returns the ready ids.
+    ///
+    /// `watched` ids cost no subscription of their own and no result read per notification: one watch is
+    /// registered for all of them, their results are checked in `MGET` batches once, and from then on each
+    /// notification on the client's channel marks its id ready. `followed` ids are waited for one by one.
+    private func waitForReady(
+        watched: Set<String>, followed: [String], multiplicity: [String: Int], wanted: Int, timeout: Duration
+    ) async throws -> Set<String> {
+        var readyIDs = Set<String>()
+        var readyCount = 0
+        func mark(_ id: String) -> Bool {
+            if readyIDs.insert(id).inserted { readyCount += multiplicity[id] ?? 0 }
+            return readyCount >= wanted
+        }
+        let watch = ReadyWatch(ids: watched)
+        if !watched.isEmpty {
+            try await ensureNotifications()
+            waiters.add(watch)
+        }
+        defer { waiters.remove(watch) }
+        // Registered first, read second: a task finishing in between is seen by one or the other.
+        for id in try await readyAmong(Array(watched)) where mark(id) { return readyIDs }
+
+        let failure = LockedValue<(any Error)?>(nil)
+        await withTaskGroup(of: Void.self) { group in
+            for id in followed {
+                group.addTask {
+                    do {
+                        _ = try await self.awaitReady(id, submittedHere: false)
+                        watch.yield(id)
+                    } catch {
+                        failure.withLock { $0 = $0 ?? error }
+                        watch.finish()
+                    }
+                }
+            }
+            group.addTask {
+                // Timing out is not an error: the stream ends and the caller gets what is ready.
+                try? await Task.sleep(for: timeout)
+                watch.finish()
+            }
+            for await id in watch.ready where mark(id) { break }
+            group.cancelAll()
+        }
+        if readyCount < wanted {
+            if let error = failure.withLock({ $0 }), !(error is CancellationError) { throw error }
+            if isClosed { throw ConveyorError.closed }
+        }
+        return readyIDs
+    }
+
+    /// Which of `ids` already have a ready result, read with `MGET` in batches of 1,000.
+    private func readyAmong(_ ids: [String]) async throws -> [String] {
+        var ready: [String] = []
+        var start = 0
+        while start < ids.count {
+            let batch = ids[start..<min(start + 1_000, ids.count)]
+            start += batch.count
+            var command = RedisCommand("MGET")
+            for id in batch { command.append(store.keys.result(id)) }
+            let reply = try await redis.send(command)
+            guard let values = reply.array, values.count == batch.count else {
+                throw TaskStoreError.unexpectedReply(script: "MGET", reply: reply.description)
+            }
+            for (id, value) in zip(batch, values) {
+                if let bytes = value.bytes, (try? CeleryResultMeta(json: bytes))?.state?.isReady == true {
+                    ready.append(id)
+                }
+            }
+        }
+        return ready
     }
 
     /// The ready meta of `id`, waiting at most `timeout`.
@@ -198,7 +263,8 @@ extension ConveyorClient {
             }
             for await message in subscription {
                 let id = message.string
-                guard waiters.isWaited(id) else { continue }
+                // Watches learn it from the notification itself; a waiter for the result needs it read.
+                guard waiters.notified(id) else { continue }
                 group.addTask { await self.refresh(id) }
             }
             group.cancelAll()
