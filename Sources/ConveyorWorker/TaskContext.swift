@@ -20,10 +20,17 @@ public struct TaskContext: Sendable {
     /// The whole message, for tasks that want its headers.
     public let envelope: TaskEnvelope
     /// A logger with the task's id and name as metadata.
-    public let logger: Logger
+    public var logger: Logger {
+        // Made on demand: setting metadata re-renders it in some handlers, too costly to do for every task.
+        var logger = workerLogger
+        logger[metadataKey: "task.id"] = .string(id)
+        logger[metadataKey: "task.name"] = .string(name)
+        return logger
+    }
     /// The worker's pipelined Redis connection, for tasks that keep state of their own in Redis.
     public let redis: RedisClient
 
+    let workerLogger: Logger
     let store: TaskStore
     let token: Int64
 

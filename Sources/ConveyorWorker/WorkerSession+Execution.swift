@@ -9,12 +9,9 @@ extension WorkerSession {
         _ delivery: AMQPDelivery, envelope: TaskEnvelope, task: RegisteredTask, run body: @escaping RegisteredTask.Run,
         queue: String, token: Int64, attempt: Int
     ) async {
-        var taskLogger = logger
-        taskLogger[metadataKey: "task.id"] = .string(envelope.id)
-        taskLogger[metadataKey: "task.name"] = .string(envelope.task)
         let context = TaskContext(
             id: envelope.id, name: envelope.task, queue: queue, retries: envelope.retries, attempt: attempt,
-            envelope: envelope, logger: taskLogger, redis: redis, store: store, token: token)
+            envelope: envelope, redis: redis, workerLogger: logger, store: store, token: token)
         metrics.started(envelope.task)
         if let sent = envelope.conveyor[ConveyorHeader.sentMs.rawValue]?.intValue {
             metrics.queued(envelope.task, milliseconds: MillisecondClock.now() - sent)
@@ -29,34 +26,34 @@ extension WorkerSession {
 
         switch end {
         case .returned(let json):
-            await record(delivery, envelope, token: token, .success(json: json), logger: taskLogger)
+            await record(delivery, envelope, token: token, .success(json: json), context: context)
             metrics.succeeded(envelope.task)
         case .hardTimeLimit(let seconds):
             let failure = TaskFailure(
                 type: "TimeLimitExceeded", message: "hard time limit (\(Self.seconds(seconds))) exceeded")
-            taskLogger.warning("hard time limit exceeded; the task was abandoned")
-            await record(delivery, envelope, token: token, .failure(failure), logger: taskLogger)
+            context.logger.warning("hard time limit exceeded; the task was abandoned")
+            await record(delivery, envelope, token: token, .failure(failure), context: context)
             metrics.failed(envelope.task, reason: "hard-time-limit")
         case .abandoned:
-            await giveBack(delivery, envelope, token: token, logger: taskLogger)
+            await giveBack(delivery, envelope, token: token, context: context)
         case .threw(let error, let reason):
             switch reason {
             case .softTimeLimit(let seconds)?:
                 let failure = TaskFailure(
                     type: "SoftTimeLimitExceeded", message: "soft time limit (\(Self.seconds(seconds))) exceeded")
-                await record(delivery, envelope, token: token, .failure(failure), logger: taskLogger)
+                await record(delivery, envelope, token: token, .failure(failure), context: context)
                 metrics.failed(envelope.task, reason: "soft-time-limit")
             case .revoked(let why)?:
-                await record(delivery, envelope, token: token, .revoked(reason: why), logger: taskLogger)
+                await record(delivery, envelope, token: token, .revoked(reason: why), context: context)
             case .leaseLost?:
                 // Another worker owns the task now (or it has an outcome): nothing of this run may be written.
-                taskLogger.warning("lease lost; the run's outcome is discarded")
+                context.logger.warning("lease lost; the run's outcome is discarded")
                 _ = delivery.ack()
             case .shutdown?:
-                await giveBack(delivery, envelope, token: token, logger: taskLogger)
+                await giveBack(delivery, envelope, token: token, context: context)
             case nil:
                 await failed(
-                    delivery, envelope, task: task, queue: queue, token: token, error: error, logger: taskLogger)
+                    delivery, envelope, task: task, queue: queue, token: token, error: error, context: context)
             }
         }
     }
@@ -106,7 +103,7 @@ extension WorkerSession {
     /// A thrown error: retried if the policy allows, recorded FAILURE otherwise.
     private func failed(
         _ delivery: AMQPDelivery, _ envelope: TaskEnvelope, task: RegisteredTask, queue: String, token: Int64,
-        error: any Error, logger: Logger
+        error: any Error, context: TaskContext
     ) async {
         let policy = task.options.retry
         let requested = error as? TaskRetry
@@ -115,7 +112,7 @@ extension WorkerSession {
             let delay = requested?.after ?? policy.delay(afterRetries: envelope.retries)
             let failure = requested.map { TaskFailure(type: "Retry", message: $0.reason) } ?? TaskFailure(error)
             await scheduleRetry(
-                delivery, envelope, queue: queue, token: token, error: failure, delay: delay, logger: logger)
+                delivery, envelope, queue: queue, token: token, error: failure, delay: delay, context: context)
             return
         }
         let failure: TaskFailure
@@ -126,14 +123,14 @@ extension WorkerSession {
         } else {
             failure = TaskFailure(error)
         }
-        logger.info("failed", metadata: ["error": .string(failure.description)])
-        await record(delivery, envelope, token: token, .failure(failure), logger: logger)
+        context.logger.info("failed", metadata: ["error": .string(failure.description)])
+        await record(delivery, envelope, token: token, .failure(failure), context: context)
         metrics.failed(envelope.task, reason: "error")
     }
 
     private func scheduleRetry(
         _ delivery: AMQPDelivery, _ envelope: TaskEnvelope, queue: String, token: Int64, error: TaskFailure,
-        delay: Duration, logger: Logger
+        delay: Duration, context: TaskContext
     ) async {
         let dueMs = MillisecondClock.now() + max(0, delay.wholeMillisecondsValue)
         var next = envelope
@@ -145,19 +142,19 @@ extension WorkerSession {
                 try await store.retry(envelope.id, token: token, error: error, dueMs: dueMs, message: message)
             }
             if case .scheduled(let retries) = outcome {
-                logger.info("retry scheduled", metadata: ["retries": "\(retries)", "delay": "\(delay)"])
+                context.logger.info("retry scheduled", metadata: ["retries": "\(retries)", "delay": "\(delay)"])
                 metrics.retried(envelope.task)
             }
             _ = delivery.ack()
         } catch {
-            logger.error("could not schedule the retry; requeueing", metadata: ["error": "\(error)"])
+            context.logger.error("could not schedule the retry; requeueing", metadata: ["error": "\(error)"])
             _ = delivery.nack(requeue: true)
         }
     }
 
     /// Records the outcome, then acks (ack-late: a crash before the record means a redelivery, DESIGN §5.2).
     private func record(
-        _ delivery: AMQPDelivery, _ envelope: TaskEnvelope, token: Int64, _ outcome: TaskOutcome, logger: Logger
+        _ delivery: AMQPDelivery, _ envelope: TaskEnvelope, token: Int64, _ outcome: TaskOutcome, context: TaskContext
     ) async {
         do {
             let recorded = try await persistently("finish") {
@@ -165,23 +162,25 @@ extension WorkerSession {
                     envelope.id, token: token, outcome: outcome, replyTo: envelope.replyTo,
                     storeResult: !envelope.ignoreResult)
             }
-            if recorded == .fenced { logger.warning("outcome fenced: another run owns the task now") }
+            if recorded == .fenced { context.logger.warning("outcome fenced: another run owns the task now") }
             _ = delivery.ack()
         } catch {
             // Only when stopping: leave it to the redelivery, whose claim finds the lease expired and runs it again.
-            logger.error("could not record the outcome; requeueing", metadata: ["error": "\(error)"])
+            context.logger.error("could not record the outcome; requeueing", metadata: ["error": "\(error)"])
             _ = delivery.nack(requeue: true)
         }
     }
 
     /// Shutdown: drop the lease so the next worker runs the task at once, and requeue the message.
-    private func giveBack(_ delivery: AMQPDelivery, _ envelope: TaskEnvelope, token: Int64, logger: Logger) async {
+    private func giveBack(
+        _ delivery: AMQPDelivery, _ envelope: TaskEnvelope, token: Int64, context: TaskContext
+    ) async {
         do {
             _ = try await store.release(envelope.id, token: token)
         } catch {
-            logger.debug("could not release the lease", metadata: ["error": "\(error)"])
+            context.logger.debug("could not release the lease", metadata: ["error": "\(error)"])
         }
-        logger.info("requeued at shutdown")
+        context.logger.info("requeued at shutdown")
         _ = delivery.nack(requeue: true)
     }
 

@@ -67,7 +67,7 @@ extension JSONValue {
     ///
     /// - Throws: `DecodingError` naming the path and the expected type when the shapes differ.
     public func decode<T: Decodable>(as type: T.Type = T.self) throws -> T {
-        try JSONDecoder().decode(T.self, from: Data(jsonBytes()))
+        try JSONValueDecoder.decode(T.self, from: self)
     }
 
     /// Any `Encodable` value as JSON.
