@@ -155,6 +155,9 @@ let package = Package(
             name: "ConveyorTests", dependencies: ["Conveyor", "ConveyorTestSupport"], exclude: ["Fixtures"]),
         .testTarget(
             name: "ConveyorWorkerTests",
-            dependencies: ["ConveyorWorker", "Conveyor", "ConveyorExamples", "ConveyorTestSupport"]),
+            dependencies: [
+                "ConveyorWorker", "Conveyor", "ConveyorExamples", "ConveyorTestSupport",
+                .product(name: "MetricsTestKit", package: "swift-metrics"),
+            ]),
     ]
 )

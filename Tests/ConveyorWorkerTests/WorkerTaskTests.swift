@@ -34,6 +34,26 @@ struct WorkerTaskTests {
         }
     }
 
+    @Test("one worker consumes several queues")
+    func severalQueues() async throws {
+        try await WorkerFixture.with("queues") { f in
+            let second = TestServers.uniqueName("worker-queues-2")
+            f.usedQueues.withLock { $0.append(second) }
+            var configuration = f.workerConfiguration()
+            configuration.queues = [f.queue, second]
+            try await f.withWorker(configuration) { _ in
+                try await f.awaitConsumers(on: second, atLeast: 1)
+                let first = try await f.client.submit(
+                    Examples.Add.self, .init(a: 1, b: 2), options: .init(queue: f.queue))
+                let other = try await f.client.submit(
+                    Examples.Add.self, .init(a: 3, b: 4), options: .init(queue: second))
+                #expect(try await first.get(timeout: .seconds(10)) == 3)
+                #expect(try await other.get(timeout: .seconds(10)) == 7)
+                #expect(try await other.status().queue == second)
+            }
+        }
+    }
+
     @Test("a failing task records its error's type and message, in Celery's exc_type/exc_message shape too")
     func failureIsRecorded() async throws {
         try await WorkerFixture.with("fail") { f in
