@@ -183,4 +183,23 @@ struct ClientSubmitTests {
             #expect(eta.timeIntervalSince(before) > 55 && eta.timeIntervalSince(before) < 65)
         }
     }
+
+    @Test("options without a queue use the client's configured default queue")
+    func defaultQueueFromConfiguration() async throws {
+        try await ClientFixture.with("default-queue") { fixture in
+            let queue = fixture.queue("default")
+            var configuration = ClientFixture.configuration(prefix: fixture.prefix)
+            configuration.defaultQueue = queue
+            let client = try await ConveyorClient.connect(configuration)
+            do {
+                _ = try await client.submit(Add.self, .init(a: 1, b: 1))
+                _ = try await client.submit(name: "examples.add", kwargs: ["a": 1, "b": 2])
+                #expect(try await fixture.admin.queueInfo(queue)?.messageCount == 2)
+            } catch {
+                await client.close()
+                throw error
+            }
+            await client.close()
+        }
+    }
 }

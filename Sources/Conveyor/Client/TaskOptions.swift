@@ -2,7 +2,8 @@ import Foundation
 
 /// How one task is submitted: where it goes and the limits it runs under.
 public struct TaskOptions: Sendable, Equatable {
-    /// The queue (routing key on the default exchange); `celery`, Celery's default, unless set.
+    /// The queue (routing key on the default exchange). Empty (the default) means the client's
+    /// ``ConveyorConfiguration/defaultQueue``, which is `celery`, Celery's default, unless configured.
     public var queue: String
     /// 0–9, higher first (Celery's range). Only a queue declared with `x-max-priority` orders by it; Conveyor's
     /// quorum queues ignore it.
@@ -30,7 +31,7 @@ public struct TaskOptions: Sendable, Equatable {
     public var idempotencyKey: String?
 
     public init(
-        queue: String = "celery", priority: UInt8? = nil, expires: Date? = nil,
+        queue: String = "", priority: UInt8? = nil, expires: Date? = nil,
         timeLimit: TaskEnvelope.TimeLimit = .init(), ignoreResult: Bool = false, countdown: Double? = nil,
         eta: Date? = nil, idempotencyKey: String? = nil
     ) {
