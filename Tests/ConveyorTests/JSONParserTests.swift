@@ -48,3 +48,24 @@ struct JSONParserTests {
         #expect((try? JSONValue(json: fine)) != nil)
     }
 }
+
+@Suite("Task ids (no server)")
+struct TaskIDTests {
+    @Test("ids are lowercase version 4 UUIDs that Foundation parses, and distinct")
+    func ids() {
+        var seen = Set<String>()
+        for _ in 0..<1_000 {
+            let id = TaskID.make()
+            #expect(id.count == 36)
+            #expect(id == id.lowercased())
+            let uuid = UUID(uuidString: id)
+            #expect(uuid != nil)
+            #expect(uuid?.uuidString.lowercased() == id)
+            let scalars = Array(id.utf8)
+            #expect(scalars[14] == UInt8(ascii: "4"))
+            #expect([UInt8(ascii: "8"), UInt8(ascii: "9"), UInt8(ascii: "a"), UInt8(ascii: "b")].contains(scalars[19]))
+            seen.insert(id)
+        }
+        #expect(seen.count == 1_000)
+    }
+}

@@ -169,7 +169,7 @@ extension TaskEnvelope {
 
     /// A short Python-like rendering for `argsrepr`/`kwargsrepr`, which Celery tools display.
     static func repr(_ value: JSONValue) -> String {
-        let text = (try? value.jsonData()).flatMap { String(data: $0, encoding: .utf8) } ?? ""
+        let text = String(decoding: value.jsonBytes(), as: UTF8.self)
         return text.count > 1024 ? String(text.prefix(1021)) + "..." : text
     }
 }

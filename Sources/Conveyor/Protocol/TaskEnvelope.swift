@@ -53,7 +53,7 @@ public struct TaskEnvelope: Sendable, Equatable {
     }
 
     public init(
-        id: String = UUID().uuidString.lowercased(),
+        id: String = TaskID.make(),
         task: String,
         args: [JSONValue] = [],
         kwargs: [String: JSONValue] = [:],
