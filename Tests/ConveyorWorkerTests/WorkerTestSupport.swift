@@ -18,6 +18,7 @@ struct WorkerFixture {
     let prefix: String
     /// The queue the worker consumes.
     let queue: String
+    let redisURL: String
     let usedQueues: LockedValue<[String]>
 
     var store: TaskStore { client.store }
@@ -28,9 +29,10 @@ struct WorkerFixture {
         connectTimeout: .seconds(2), initialBackoff: .milliseconds(50), maxBackoff: .milliseconds(300),
         heartbeat: .seconds(5), operationTimeout: .seconds(10))
 
-    static func conveyorConfiguration(prefix: String) -> ConveyorConfiguration {
+    static func conveyorConfiguration(prefix: String, redisURL: String = TestServers.redisURL) -> ConveyorConfiguration
+    {
         var configuration = ConveyorConfiguration(
-            brokerURLs: [TestServers.amqpURL], redisURL: TestServers.redisURL, keyPrefix: prefix, policy: policy)
+            brokerURLs: [TestServers.amqpURL], redisURL: redisURL, keyPrefix: prefix, policy: policy)
         configuration.resultKeyPrefix = prefix
         // The worker's own warnings (dead letters, shutdown) are expected here; keep the test output readable.
         configuration.logger.logLevel = .error
@@ -38,9 +40,11 @@ struct WorkerFixture {
     }
 
     /// Sets up the fixture and runs `body`; the worker is started by ``startWorker(_:registry:)``.
-    static func with<T>(_ name: String, _ body: (WorkerFixture) async throws -> T) async throws -> T {
+    static func with<T>(
+        _ name: String, redisURL: String = TestServers.redisURL, _ body: (WorkerFixture) async throws -> T
+    ) async throws -> T {
         let prefix = TestServers.uniqueName("test-\(name)") + ":"
-        let client = try await ConveyorClient.connect(conveyorConfiguration(prefix: prefix))
+        let client = try await ConveyorClient.connect(conveyorConfiguration(prefix: prefix, redisURL: redisURL))
         let admin: AMQPConnection
         do {
             admin = try await AMQPConnection.connect(
@@ -51,7 +55,8 @@ struct WorkerFixture {
         }
         let queue = TestServers.uniqueName("worker-\(name)")
         let fixture = WorkerFixture(
-            client: client, admin: admin, prefix: prefix, queue: queue, usedQueues: LockedValue([queue]))
+            client: client, admin: admin, prefix: prefix, queue: queue, redisURL: redisURL,
+            usedQueues: LockedValue([queue]))
         let result: Result<T, any Error>
         do {
             try await client.configuration.topology.ensure(queue, on: admin)
@@ -72,7 +77,8 @@ struct WorkerFixture {
     /// A worker configuration for this fixture's queue and prefix, with short intervals so tests run fast.
     func workerConfiguration(concurrency: Int = 4, id: String? = nil) -> WorkerConfiguration {
         WorkerConfiguration(
-            conveyor: Self.conveyorConfiguration(prefix: prefix), queues: [queue], concurrency: concurrency,
+            conveyor: Self.conveyorConfiguration(prefix: prefix, redisURL: redisURL), queues: [queue],
+            concurrency: concurrency,
             workerID: id ?? TestServers.uniqueName("worker"), lease: .seconds(5),
             heartbeatInterval: .milliseconds(200), gracePeriod: .seconds(5), promoteInterval: .milliseconds(20))
     }
