@@ -52,26 +52,8 @@ final class WorkerSession: Sendable {
     /// Connects to both servers and makes sure every queue and its dead-letter queue exist.
     static func start(worker: ConveyorWorker) async throws -> WorkerSession {
         let conveyor = worker.configuration.conveyor
-        let amqp: AMQPConfiguration
-        let redisConfiguration: RedisConfiguration
-        do {
-            amqp = AMQPConfiguration(
-                urls: try conveyor.brokerURLs.map { url throws(AMQPError) in try AMQPURL(string: url) },
-                policy: conveyor.policy, connectionName: "conveyor-worker \(worker.configuration.workerID)",
-                logger: conveyor.logger)
-            redisConfiguration = try RedisConfiguration(
-                url: conveyor.redisURL, policy: conveyor.policy, logger: conveyor.logger)
-        } catch {
-            throw ConveyorError.invalidConfiguration(String(describing: error))
-        }
-        let broker = try await AMQPConnection.connect(amqp)
-        let redis: RedisClient
-        do {
-            redis = try await RedisClient.connect(redisConfiguration)
-        } catch {
-            await broker.close()
-            throw error
-        }
+        let (broker, redis) = try await conveyor.connectServers(
+            connectionName: "conveyor-worker \(worker.configuration.workerID)")
         let store = TaskStore(
             redis: redis,
             configuration: .init(keys: RedisKeys(prefix: conveyor.keyPrefix, resultPrefix: conveyor.resultKeyPrefix)))

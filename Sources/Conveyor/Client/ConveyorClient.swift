@@ -71,27 +71,8 @@ public final class ConveyorClient: Sendable {
     ) async throws
         -> ConveyorClient
     {
-        let clientID = UUID().uuidString.lowercased()
-        let amqp: AMQPConfiguration
-        let redisConfiguration: RedisConfiguration
-        do {
-            amqp = AMQPConfiguration(
-                urls: try configuration.brokerURLs.map { url throws(AMQPError) in try AMQPURL(string: url) },
-                policy: configuration.policy, connectionName: "conveyor-client \(clientID)",
-                logger: configuration.logger)
-            redisConfiguration = try RedisConfiguration(
-                url: configuration.redisURL, policy: configuration.policy, logger: configuration.logger)
-        } catch {
-            throw ConveyorError.invalidConfiguration(String(describing: error))
-        }
-        let broker = try await AMQPConnection.connect(amqp)
-        let redis: RedisClient
-        do {
-            redis = try await RedisClient.connect(redisConfiguration)
-        } catch {
-            await broker.close()
-            throw error
-        }
+        let clientID = TaskID.make()
+        let (broker, redis) = try await configuration.connectServers(connectionName: "conveyor-client \(clientID)")
         let client = ConveyorClient(configuration: configuration, clientID: clientID, broker: broker, redis: redis)
         client.logger.debug(
             "connected",

@@ -1,4 +1,6 @@
+import ConveyorAMQP
 import ConveyorIO
+import ConveyorRedis
 import Foundation
 import Logging
 
@@ -63,5 +65,33 @@ public struct ConveyorConfiguration: Sendable {
         if let prefix = environment["CONVEYOR_PREFIX"], !prefix.isEmpty { configuration.keyPrefix = prefix }
         if let prefix = environment["CONVEYOR_RESULT_PREFIX"] { configuration.resultKeyPrefix = prefix }
         return configuration
+    }
+}
+
+extension ConveyorConfiguration {
+    /// Connects to the broker and to Redis with this configuration's URLs, policy and logger: what a client and a
+    /// worker both start with.
+    ///
+    /// - Parameter connectionName: the name the broker shows for the connection.
+    /// - Throws: ``ConveyorError/invalidConfiguration(_:)`` for a URL that does not parse, or the first connect
+    ///   error of either server (``AMQPError``, ``RedisError``); nothing stays open after an error.
+    public func connectServers(connectionName: String) async throws -> (broker: AMQPConnection, redis: RedisClient) {
+        let amqp: AMQPConfiguration
+        let redisConfiguration: RedisConfiguration
+        do {
+            amqp = AMQPConfiguration(
+                urls: try brokerURLs.map { url throws(AMQPError) in try AMQPURL(string: url) }, policy: policy,
+                connectionName: connectionName, logger: logger)
+            redisConfiguration = try RedisConfiguration(url: redisURL, policy: policy, logger: logger)
+        } catch {
+            throw ConveyorError.invalidConfiguration(String(describing: error))
+        }
+        let broker = try await AMQPConnection.connect(amqp)
+        do {
+            return (broker, try await RedisClient.connect(redisConfiguration))
+        } catch {
+            await broker.close()
+            throw error
+        }
     }
 }
