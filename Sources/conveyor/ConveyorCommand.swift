@@ -12,5 +12,7 @@ struct ConveyorCommand: AsyncParsableCommand {
             defaulting to the local ones `conveyor servers up` starts; --broker-url and --redis-url override them. \
             A command that cannot reach a server prints one line naming it and exits with status 1.
             """,
-        subcommands: [Servers.self, Worker.self, Submit.self, Status.self, Result.self, Inspect.self, Demo.self])
+        subcommands: [
+            Servers.self, Worker.self, Submit.self, Status.self, Result.self, Cancel.self, Inspect.self, Demo.self,
+        ])
 }

@@ -1,5 +1,6 @@
 import Conveyor
 import ConveyorExamples
+import ConveyorRedis
 import ConveyorTestSupport
 import ConveyorWorker
 import Foundation
@@ -91,6 +92,24 @@ struct CLITests {
         #expect(status?["id"] == .string(id))
         #expect(status?["state"] == .string("PENDING"))
         #expect(status?["source"] == .string("none"))
+    }
+
+    @Test("cancel revokes a task that has not run, and status then says REVOKED")
+    func cancelRevokes() async throws {
+        let id = UUID().uuidString.lowercased()
+        let prefix = TestServers.uniqueName("cli-cancel") + ":"
+        let run = try await Self.conveyor(
+            "cancel", id, "--reason", "not needed", "--json", environment: ["CONVEYOR_PREFIX": prefix])
+        #expect(run.status == 0, "\(run.output)")
+        #expect(try JSONValue(json: Array(run.output.utf8)).objectValue?["result"] == "revoked")
+        let status = try await Self.conveyor("status", id, "--json", environment: ["CONVEYOR_PREFIX": prefix])
+        #expect(try JSONValue(json: Array(status.output.utf8)).objectValue?["state"] == "REVOKED")
+        let again = try await Self.conveyor("cancel", id, environment: ["CONVEYOR_PREFIX": prefix])
+        #expect(again.output.contains("already REVOKED"), "\(again.output)")
+        let client = try await Self.client()
+        try? await RedisTestKeys.delete(prefix: prefix, on: client.redis)
+        _ = try? await client.redis.del([RedisKeys.celeryResultKeyPrefix + id])
+        await client.close()
     }
 
     @Test("submit with --kwargs that is not JSON fails before connecting, and says why")

@@ -120,3 +120,23 @@ public final class ConveyorClient: Sendable {
         try await store.resultMeta(id)
     }
 }
+
+extension ConveyorClient {
+    /// Cancels task `id` (Celery's `revoke`): a durable tombstone in Redis, which every worker checks before it
+    /// runs a task and in every heartbeat while it runs one.
+    ///
+    /// - A task still queued or waiting in the delay set is REVOKED at once and never runs (its message is acked
+    ///   and skipped when a worker gets it).
+    /// - A running task's Swift task is cancelled by its worker at the worker's next heartbeat, and the task ends
+    ///   REVOKED.
+    /// - A task that already finished keeps its outcome: ``RevokeOutcome/alreadyFinished(_:)`` says which.
+    ///
+    /// Waiters on the task (``ObjectRef/get(timeout:)``) then fail with ``ConveyorError/revoked(id:reason:)``.
+    ///
+    /// - Parameter reason: recorded as the revocation's reason (Celery's `TaskRevokedError` message).
+    /// - Throws: ``RedisError``, ``TaskStoreError``.
+    @discardableResult
+    public func cancel(_ id: String, reason: String = "cancelled") async throws -> RevokeOutcome {
+        try await store.revoke(id, reason: reason, replyTo: clientID)
+    }
+}
