@@ -3,7 +3,7 @@
 
 SWIFT ?= swift
 SERVERS := scripts/servers
-FORMAT_PATHS := Sources Tests Benchmarks
+FORMAT_PATHS := Sources Tests Benchmarks Examples
 
 .DEFAULT_GOAL := help
 .PHONY: help test test-tsan test-asan celery-venv servers servers-down servers-status build build-tests format lint \
@@ -17,7 +17,7 @@ help:
 	@echo "make servers       start RabbitMQ and Redis (scripts/servers up)"
 	@echo "make servers-down  stop them (scripts/servers down)"
 	@echo "make build         swift build (build-tests: with the test targets)"
-	@echo "make format        format Sources, Tests and Benchmarks in place (swift format)"
+	@echo "make format        format Sources, Tests, Benchmarks and Examples in place (swift format)"
 	@echo "make lint          check formatting without changing files"
 	@echo "make bench         run the benchmark programs (release build): foundation, then tasks end to end"
 	@echo "make demo          install missing packages, build conveyor (release), start the servers and a worker,"
