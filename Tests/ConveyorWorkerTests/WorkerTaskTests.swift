@@ -103,7 +103,7 @@ struct WorkerTaskTests {
         try await WorkerFixture.with("progress") { f in
             try await f.withWorker { _ in
                 let ref = try await f.client.submit(
-                    Examples.Progress.self, .init(steps: 4, delay: 0.25), options: .init(queue: f.queue))
+                    Examples.Progress.self, .init(steps: 4, delay: 0.5), options: .init(queue: f.queue))
                 var seen: TaskProgress?
                 try await eventually("PROGRESS with a fraction") {
                     let status = try await ref.status()
@@ -127,7 +127,7 @@ struct WorkerTaskTests {
         try await WorkerFixture.with("slots") { f in
             try await f.withWorker(f.workerConfiguration(concurrency: 2)) { worker in
                 let refs = try await f.client.submitMany(
-                    Examples.Sleep.self, Array(repeating: .init(seconds: 1.5), count: 5),
+                    Examples.Sleep.self, Array(repeating: .init(seconds: 5), count: 5),
                     options: .init(queue: f.queue))
                 try await eventually("two tasks running") { worker.runningTaskIDs.count == 2 }
                 // Two delivered and running, three still ready in the broker for other workers.
@@ -148,7 +148,7 @@ struct WorkerTaskTests {
             let configuration = f.workerConfiguration(concurrency: 3)
             try await f.withWorker(configuration) { worker in
                 let ref = try await f.client.submit(
-                    Examples.Sleep.self, .init(seconds: 2), options: .init(queue: f.queue))
+                    Examples.Sleep.self, .init(seconds: 4), options: .init(queue: f.queue))
                 try await eventually("the worker's record lists the running task") {
                     let record = try await f.store.workers().first { $0.id == configuration.workerID }
                     return record?.running == [ref.id]
