@@ -16,7 +16,8 @@ public struct WorkerConfiguration: Sendable {
     /// How long a claim lasts without renewal. Heartbeats renew it; after a crash, the task runs elsewhere once it
     /// has passed.
     public var lease: Duration
-    /// How often the worker records itself and renews its leases (well under ``lease``).
+    /// How often the worker records itself and renews its leases (well under ``lease``). Its record lives three
+    /// intervals, and at least 15 s, without a beat.
     public var heartbeatInterval: Duration
     /// On shutdown, how long running tasks may take to finish before they are cancelled and requeued.
     public var gracePeriod: Duration

@@ -23,8 +23,9 @@ extension WorkerSession {
             slots: configuration.concurrency, running: ids, startedMs: startedMs)
         let renewal: LeaseRenewal
         do {
+            // A few missed beats (a loaded machine, a short Redis hiccup) must not make a live worker vanish.
             renewal = try await store.heartbeat(
-                record, lease: configuration.lease, expireAfter: configuration.heartbeatInterval * 3)
+                record, lease: configuration.lease, expireAfter: max(configuration.heartbeatInterval * 3, .seconds(15)))
         } catch {
             logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
             return

@@ -149,11 +149,12 @@ struct WorkerTaskTests {
             try await f.withWorker(configuration) { worker in
                 let ref = try await f.client.submit(
                     Examples.Sleep.self, .init(seconds: 4), options: .init(queue: f.queue))
+                var found: WorkerRecord?
                 try await eventually("the worker's record lists the running task") {
-                    let record = try await f.store.workers().first { $0.id == configuration.workerID }
-                    return record?.running == [ref.id]
+                    found = try await f.store.workers().first { $0.id == configuration.workerID }
+                    return found?.running == [ref.id]
                 }
-                let record = try #require(try await f.store.workers().first { $0.id == configuration.workerID })
+                let record = try #require(found)
                 #expect(record.queues == [f.queue])
                 #expect(record.slots == 3)
                 #expect(record.pid == Int(ProcessInfo.processInfo.processIdentifier))
