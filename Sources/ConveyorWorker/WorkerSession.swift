@@ -22,6 +22,8 @@ final class WorkerSession: Sendable {
     let pid = Int(ProcessInfo.processInfo.processIdentifier)
     private let phase = LockedValue<Phase>(.running)
     private let consumers = LockedValue<[AMQPConsumer]>([])
+    /// Why the worker stopped on its own, if it did; ``run()`` throws it.
+    private let failure = LockedValue<WorkerError?>(nil)
     /// Resumed once, when a shutdown is asked for.
     private let shutdownSignal: AsyncStream<Bool>
     private let shutdownContinuation: AsyncStream<Bool>.Continuation
@@ -122,21 +124,17 @@ final class WorkerSession: Sendable {
         }
         consumers.withLock { $0 = subscribed }
         // A shutdown asked for while subscribing: the watcher below cancels what was just subscribed.
-        let ended: [WorkerError] = await withTaskGroup(of: Void.self) { services in
+        await withTaskGroup(of: Void.self) { services in
             services.addTask { await self.heartbeatLoop() }
             services.addTask { await self.promoterLoop() }
             services.addTask { await self.shutdownWatcher() }
-            let ended = await withTaskGroup(of: WorkerError?.self) { loops in
+            await withTaskGroup(of: Void.self) { loops in
                 for consumer in subscribed { loops.addTask { await self.consumeLoop(consumer) } }
-                var ended: [WorkerError] = []
-                for await error in loops { if let error { ended.append(error) } }
-                return ended
             }
             services.cancelAll()
-            return ended
         }
         await finishRun()
-        if let first = ended.first, isTakingWork { throw first }
+        if let failure = failure.withLock({ $0 }) { throw failure }
         logger.info("worker stopped")
     }
 
@@ -174,9 +172,11 @@ final class WorkerSession: Sendable {
         abandonRunning()
     }
 
-    /// Takes deliveries from one subscription and runs each in a slot; returns when the subscription ends (on
-    /// shutdown, after the deliveries already received) with an error if it ended for another reason.
-    private func consumeLoop(_ consumer: AMQPConsumer) async -> WorkerError? {
+    /// Takes deliveries from one subscription and runs each in a slot; returns when the subscription ends and the
+    /// deliveries already received are handled. A subscription that ends without a shutdown (the broker cancelled
+    /// it and it could not be renewed) shuts the whole worker down gracefully, and ``run()`` then throws: a worker
+    /// that silently stopped serving one of its queues would be worse than one that exits and is restarted.
+    private func consumeLoop(_ consumer: AMQPConsumer) async {
         await withDiscardingTaskGroup { tasks in
             do {
                 for try await delivery in consumer {
@@ -186,12 +186,16 @@ final class WorkerSession: Sendable {
                         self.slots.release()
                     }
                 }
-                return isTakingWork ? WorkerError.consumerEnded(queue: consumer.queue, reason: "closed") : nil
+                if isTakingWork { fail(.consumerEnded(queue: consumer.queue, reason: "the subscription was closed")) }
             } catch {
-                logger.error(
-                    "subscription ended", metadata: ["queue": .string(consumer.queue), "error": "\(error)"])
-                return WorkerError.consumerEnded(queue: consumer.queue, reason: String(describing: error))
+                fail(.consumerEnded(queue: consumer.queue, reason: String(describing: error)))
             }
         }
+    }
+
+    private func fail(_ error: WorkerError) {
+        logger.error("a subscription ended; shutting the worker down", metadata: ["error": "\(error)"])
+        failure.withLock { $0 = $0 ?? error }
+        requestShutdown()
     }
 }

@@ -49,4 +49,30 @@ struct WorkerShutdownTests {
             #expect(try await ref.status().attempts == 1)
         }
     }
+
+    @Test(
+        "a queue deleted under the worker stops it with an error naming the queue, rather than leaving it half-serving",
+        .timeLimit(.minutes(1)))
+    func lostSubscriptionStopsWorker() async throws {
+        try await WorkerFixture.with("lost-queue") { f in
+            let other = TestServers.uniqueName("worker-lost-queue")
+            f.usedQueues.withLock { $0.append(other) }
+            // Declared by someone else, so the worker's connection has no declaration of its own to replay.
+            try await f.client.configuration.topology.ensure(other, on: f.admin)
+            var configuration = f.workerConfiguration()
+            configuration.queues = [f.queue, other]
+            let worker = ConveyorWorker(configuration: configuration, registry: Examples.registry)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await worker.run() }
+                try await f.awaitConsumers(on: other, atLeast: 1)
+                _ = try await f.admin.deleteQueue(other)
+                let error = await #expect(throws: WorkerError.self) { try await group.next() }
+                guard case .consumerEnded(let queue, _)? = error else {
+                    Issue.record("expected consumerEnded, got \(String(describing: error))")
+                    return
+                }
+                #expect(queue == other)
+            }
+        }
+    }
 }
