@@ -38,6 +38,29 @@ extension WorkerSession {
         }
     }
 
+    /// Cancels running tasks as soon as they are revoked: the revoke script publishes their id on this worker's
+    /// revoke channel. Heartbeats remain the fallback (a message published while this subscription was down is
+    /// lost, but the tombstone is not), so a subscription that cannot be made is retried, never fatal.
+    func revocationLoop() async {
+        let channel = store.keys.revokeChannel(worker: configuration.workerID)
+        while !Task.isCancelled {
+            do {
+                let subscription = try await redis.subscriber.subscribe([channel])
+                for await message in subscription {
+                    let id = message.string
+                    guard let task = running[id] else { continue }
+                    let reason = (try? await store.revocationReason(id)) ?? nil
+                    logger.info("revoked while running; cancelling", metadata: ["task.id": .string(id)])
+                    task.cancel(.revoked(reason ?? "revoked"))
+                }
+                subscription.unsubscribe()
+            } catch {
+                logger.debug("revoke channel unavailable; retrying", metadata: ["error": "\(error)"])
+            }
+            try? await Task.sleep(for: .seconds(1))
+        }
+    }
+
     /// Publishes due messages from the delay set (retries, etas) every promote interval, until cancelled. Each is
     /// acknowledged in Redis only after the broker confirmed it, so a crash in between publishes it again rather
     /// than losing it (the claim makes the duplicate harmless).

@@ -127,6 +127,7 @@ final class WorkerSession: Sendable {
         await withTaskGroup(of: Void.self) { services in
             services.addTask { await self.heartbeatLoop() }
             services.addTask { await self.promoterLoop() }
+            services.addTask { await self.revocationLoop() }
             services.addTask { await self.shutdownWatcher() }
             await withTaskGroup(of: Void.self) { loops in
                 for consumer in subscribed { loops.addTask { await self.consumeLoop(consumer) } }

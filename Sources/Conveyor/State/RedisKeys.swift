@@ -50,6 +50,9 @@ public struct RedisKeys: Sendable, Hashable {
     /// `P delayed:inflight`: ids being published (sorted set, score = ms after which the promotion is retried).
     public var delayedInFlight: String { prefix + "delayed:inflight" }
 
+    /// The channel a worker listens on for revocations of the tasks it runs (the revoke script publishes the id).
+    public func revokeChannel(worker id: String) -> String { prefix + "revoke:" + id }
+
     /// `P worker:<id>`: a worker's heartbeat record (hash).
     public func worker(_ id: String) -> String { prefix + "worker:" + id }
 

@@ -254,7 +254,11 @@ enum TaskScripts {
             redis.call('SET', KEYS[3], reason, 'EX', ARGV[4])
             local cur = redis.call('HMGET', task, 'state', 'lease_owner', 'lease_until_ms')
             if ready(cur[1]) then return {'finished', cur[1]} end
-            if cur[2] and (tonumber(cur[3]) or 0) > now then return {'running', cur[2]} end
+            if cur[2] and (tonumber(cur[3]) or 0) > now then
+              -- Wake the running worker now rather than at its next heartbeat.
+              redis.call('PUBLISH', P .. 'revoke:' .. cur[2], id)
+              return {'running', cur[2]}
+            end
             redis.call('ZREM', KEYS[4], id)
             redis.call('HDEL', KEYS[5], id)
             redis.call('ZREM', KEYS[6], id)
