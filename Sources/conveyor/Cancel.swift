@@ -25,7 +25,7 @@ struct Cancel: AsyncParsableCommand {
         let (result, text): (String, String) =
             switch outcome {
             case .revoked: ("revoked", "\(id): REVOKED, it will not run")
-            case .running(let worker): ("stopping", "\(id): running on \(worker), which stops it at its next heartbeat")
+            case .running(let worker): ("stopping", "\(id): running on \(worker), which is stopping it")
             case .alreadyFinished(let state): ("finished", "\(id): already \(state.rawValue), nothing to cancel")
             }
         if output.json {

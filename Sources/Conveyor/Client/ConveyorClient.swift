@@ -127,8 +127,8 @@ extension ConveyorClient {
     ///
     /// - A task still queued or waiting in the delay set is REVOKED at once and never runs (its message is acked
     ///   and skipped when a worker gets it).
-    /// - A running task's Swift task is cancelled by its worker at the worker's next heartbeat, and the task ends
-    ///   REVOKED.
+    /// - A running task's Swift task is cancelled by its worker as soon as the worker hears of it on its revoke
+    ///   channel (at its next heartbeat at the latest), and the task ends REVOKED.
     /// - A task that already finished keeps its outcome: ``RevokeOutcome/alreadyFinished(_:)`` says which.
     ///
     /// Waiters on the task (``ObjectRef/get(timeout:)``) then fail with ``ConveyorError/revoked(id:reason:)``.

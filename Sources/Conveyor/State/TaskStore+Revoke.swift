@@ -6,7 +6,8 @@ public enum RevokeOutcome: Sendable, Hashable {
     case revoked
     /// It already had an outcome, which is kept; the tombstone is set anyway.
     case alreadyFinished(TaskState)
-    /// `worker` runs it right now: the tombstone tells it to stop (it sees it in its next heartbeat).
+    /// `worker` runs it right now: it is told on its revoke channel and stops it (the tombstone in its next
+    /// heartbeat is the fallback).
     case running(worker: String)
 }
 
