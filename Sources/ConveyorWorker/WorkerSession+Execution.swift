@@ -81,6 +81,8 @@ extension WorkerSession {
         }
         running.attach(work)
         if isStopping { running.cancel(.shutdown) }
+        let hasLimit = (soft ?? 0) > 0 || (hard ?? 0) > 0
+        guard hasLimit else { return await settlement.value }
         return await withTaskGroup(of: Void.self) { timers in
             if let soft, soft > 0 {
                 timers.addTask {
