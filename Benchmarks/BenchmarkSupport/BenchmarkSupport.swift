@@ -46,6 +46,16 @@ public func uniqueQueue(_ what: String) -> String { "bench-\(what)-\(UUID().uuid
 /// A command-line value that must be a whole number above zero.
 ///
 /// - Throws: ``BenchError`` naming `flag` when it is not.
+/// Walks `--flag value` pairs (the program name first is skipped), handing each to `apply`; an option with no
+/// value is an error, and `apply` throws for the flags it does not know.
+public func parseFlags(_ arguments: [String], _ apply: (_ flag: String, _ value: String) throws -> Void) throws {
+    var iterator = arguments.dropFirst().makeIterator()
+    while let flag = iterator.next() {
+        guard let value = iterator.next() else { throw BenchError("\(flag) needs a value") }
+        try apply(flag, value)
+    }
+}
+
 public func positiveInt(_ text: String, _ flag: String) throws -> Int {
     guard let value = Int(text), value > 0 else { throw BenchError("\(flag) takes a positive whole number") }
     return value

@@ -44,9 +44,7 @@ struct Options {
 
     static func parse(_ arguments: [String]) throws -> Options {
         var options = Options()
-        var iterator = arguments.dropFirst().makeIterator()
-        while let flag = iterator.next() {
-            guard let value = iterator.next() else { throw BenchError("\(flag) needs a value") }
+        try parseFlags(arguments) { flag, value in
             switch flag {
             case "--tasks": options.tasks = try positiveInt(value, flag)
             case "--sequential": options.sequential = try positiveInt(value, flag)
