@@ -21,6 +21,17 @@ public struct WorkerOptions: ParsableArguments, Sendable {
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     public var logLevel: String = "info"
 
+    @Option(
+        name: .long,
+        help: ArgumentHelp(
+            "A periodic task (repeatable): name=NAME[,task=TASK],every=INTERVAL|cron=EXPR[,kwargs=JSON][,queue=Q][,catchup=true].",
+            discussion:
+                "For example name=tick,task=examples.noop,every=1s or name=nightly,task=examples.noop,cron=0 3 * * *"))
+    public var periodic: [String] = []
+
+    @Option(name: .long, help: "Seconds the periodic scheduler's leader lease lasts (failover time).")
+    public var periodicLease: Double = 5
+
     public init() {}
 
     /// Rejects values a worker cannot run with, before anything connects.
@@ -31,6 +42,16 @@ public struct WorkerOptions: ParsableArguments, Sendable {
         if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         if !(lease > 0) || !lease.isFinite { throw ValidationError("--lease must be a positive number of seconds") }
         if !(grace >= 0) || !grace.isFinite { throw ValidationError("--grace must be zero or more seconds") }
+        for spec in periodic {
+            do {
+                _ = try PeriodicTask(spec: spec)
+            } catch {
+                throw ValidationError("--periodic: \(error)")
+            }
+        }
+        if !(periodicLease > 0) || !periodicLease.isFinite {
+            throw ValidationError("--periodic-lease must be a positive number of seconds")
+        }
         if Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError(
                 "--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -47,9 +68,13 @@ public struct WorkerOptions: ParsableArguments, Sendable {
 
     /// The worker configuration these options describe, on the servers of `conveyor`.
     public func configuration(conveyor: ConveyorConfiguration) -> WorkerConfiguration {
-        WorkerConfiguration(
+        var configuration = WorkerConfiguration(
             conveyor: conveyor, queues: queueNames, concurrency: concurrency,
             lease: .milliseconds(Int64(lease * 1000)), gracePeriod: .milliseconds(Int64(grace * 1000)))
+        // validate() has parsed every spec already.
+        configuration.periodic = periodic.compactMap { try? PeriodicTask(spec: $0) }
+        configuration.periodicLease = .milliseconds(Int64(periodicLease * 1000))
+        return configuration
     }
 
     /// Sends every log line at ``level`` or above to standard error. Call once per process, before any logger is

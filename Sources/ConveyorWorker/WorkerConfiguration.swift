@@ -27,6 +27,13 @@ public struct WorkerConfiguration: Sendable {
     public var maxDeliveries: Int
     /// How often the delay set is checked for due retries.
     public var promoteInterval: Duration
+    /// Tasks the fleet submits on a schedule (``PeriodicTask``); one worker, elected by a Redis lease, submits
+    /// each tick. Give every worker of the fleet the same list; empty (the default) keeps this worker out of the
+    /// election.
+    public var periodic: [PeriodicTask] = []
+    /// How long the periodic scheduler's leader lease lasts without renewal (renewed every third of it): after a
+    /// leader dies, another worker leads within about this long. 5 s by default.
+    public var periodicLease: Duration = .seconds(5)
 
     /// - Parameters:
     ///   - conveyor: servers and shared settings, ``ConveyorConfiguration/fromEnvironment(_:)`` by default.

@@ -128,6 +128,7 @@ final class WorkerSession: Sendable {
             services.addTask { await self.heartbeatLoop() }
             services.addTask { await self.promoterLoop() }
             services.addTask { await self.revocationLoop() }
+            services.addTask { await self.periodicLoop() }
             services.addTask { await self.shutdownWatcher() }
             await withTaskGroup(of: Void.self) { loops in
                 for consumer in subscribed { loops.addTask { await self.consumeLoop(consumer) } }

@@ -59,10 +59,12 @@ extension ConveyorClient {
 
     /// Publishes one task message (mandatory, confirmed) and returns its id.
     func publish(
-        name: String, args: [JSONValue], kwargs: [String: JSONValue], options: TaskOptions
+        name: String, args: [JSONValue], kwargs: [String: JSONValue], options: TaskOptions,
+        id: String = TaskID.make()
     ) async throws -> String {
         let queue = queueName(options)
-        let (id, outgoing) = try outgoing(name: name, args: args, kwargs: kwargs, options: options, queue: queue)
+        let (id, outgoing) = try outgoing(
+            name: name, args: args, kwargs: kwargs, options: options, queue: queue, id: id)
         try await ensureQueue(queue)
         try await broker.publish(
             outgoing.message, exchange: outgoing.exchange, routingKey: outgoing.routingKey, mandatory: true)
@@ -76,10 +78,11 @@ extension ConveyorClient {
 
     /// The envelope of a new task, as an AMQP message on the default exchange routed to `queue`.
     func outgoing(
-        name: String, args: [JSONValue], kwargs: [String: JSONValue], options: TaskOptions, queue: String
+        name: String, args: [JSONValue], kwargs: [String: JSONValue], options: TaskOptions, queue: String,
+        id: String = TaskID.make()
     ) throws -> (id: String, message: AMQPOutgoing) {
         var envelope = TaskEnvelope(
-            task: name, args: args, kwargs: kwargs, eta: options.resolvedETA(), expires: options.expires,
+            id: id, task: name, args: args, kwargs: kwargs, eta: options.resolvedETA(), expires: options.expires,
             timeLimit: options.timeLimit, origin: origin, ignoreResult: options.ignoreResult, lang: "swift",
             replyTo: clientID, priority: options.priority,
             conveyor: [ConveyorHeader.sentMs.rawValue: .int(MillisecondClock.now())])
