@@ -22,10 +22,12 @@ struct PeriodicTests {
             options: .init(queue: f.queue), catchUp: catchUp)
     }
 
-    static func configuration(_ f: WorkerFixture, id: String, periodic: [PeriodicTask]) -> WorkerConfiguration {
+    static func configuration(
+        _ f: WorkerFixture, id: String, periodic: [PeriodicTask], lease: Duration = .seconds(2)
+    ) -> WorkerConfiguration {
         var configuration = f.workerConfiguration(concurrency: 2, id: id)
         configuration.periodic = periodic
-        configuration.periodicLease = .seconds(2)
+        configuration.periodicLease = lease
         return configuration
     }
 
@@ -147,7 +149,8 @@ struct PeriodicTests {
             let task = try Self.recorder("tick", list: list, f: f)
             let workers = (0..<3).map {
                 ConveyorWorker(
-                    configuration: Self.configuration(f, id: "periodic-w\($0)", periodic: [task]),
+                    // The default lease: a loaded machine's stall must not cost a tick through a failover here.
+                    configuration: Self.configuration(f, id: "periodic-w\($0)", periodic: [task], lease: .seconds(5)),
                     registry: Examples.registry)
             }
             let (count, leaderDuring) = try await Self.withFleet(workers) {
@@ -212,6 +215,24 @@ struct PeriodicTests {
 
             try await eventually("the first ticks", timeout: .seconds(60)) { try await Self.submitted("tick", f) >= 2 }
             let leader = try #require(try await f.store.periodicLeader())
+
+            // `conveyor inspect periodic` shows the same leader and the schedule.
+            if CLIBinary.path != nil {
+                let run = try await CLITests.conveyor(
+                    "inspect", "periodic", "--json",
+                    environment: ["CONVEYOR_PREFIX": f.prefix, "CONVEYOR_RESULT_PREFIX": f.prefix])
+                #expect(run.status == 0, "\(run.output)")
+                guard case .object(let printed) = try JSONValue(json: Array(run.output.utf8)),
+                    case .object(let shownLeader)? = printed["leader"],
+                    case .array(let schedules)? = printed["schedules"], case .object(let schedule)? = schedules.first
+                else {
+                    Issue.record("unexpected output: \(run.output)")
+                    return
+                }
+                #expect(shownLeader["owner"]?.stringValue == leader.owner, "\(run.output)")
+                #expect(schedule["name"]?.stringValue == "tick" && schedule["schedule"]?.stringValue == "every 1s")
+                #expect((schedule["submitted"]?.intValue ?? 0) >= 2 && schedule["next_ms"]?.intValue != nil)
+            }
             let victim = try #require(
                 children.first { leader.owner.hasSuffix(".\($0.pid)") }, "leader \(leader.owner) is none of ours")
             victim.signal(SIGKILL)
