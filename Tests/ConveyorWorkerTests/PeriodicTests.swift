@@ -183,6 +183,51 @@ struct PeriodicTests {
         }
     }
 
+    @Test("a leader that died between publish and record: the next one publishes the tick again and it runs once")
+    func crashBetweenPublishAndRecord() async throws {
+        try await WorkerFixture.with("periodic-pending") { f in
+            let list = f.prefix + "runs"
+            let task = try Self.recorder("tick", list: list, f: f)
+            // The dead leader: it took the lease, claimed the latest tick, published its message, and died before
+            // recording the publish.
+            guard
+                case .leader(let ghost, _) = try await f.store.periodicLead(
+                    worker: "ghost", lease: .seconds(60), token: nil)
+            else {
+                Issue.record("the ghost did not get the lease")
+                return
+            }
+            let tick = MillisecondClock.now() / 1000 * 1000
+            let id = task.taskID(tickMs: tick, prefix: f.prefix)
+            let claim = try await f.store.periodicClaimTick(
+                name: "tick", tickMs: tick, id: id, nextMs: tick + 1000, worker: "ghost", token: ghost,
+                recordTTL: .seconds(600))
+            #expect(claim == .claimed)
+            _ = try await f.client.submit(name: task.task, id: id, kwargs: task.kwargs, options: task.options)
+            // Its lease ran out (given up here to save the wait).
+            #expect(try await f.store.periodicResign(worker: "ghost", token: ghost))
+
+            let heir = ConveyorWorker(
+                configuration: Self.configuration(f, id: "periodic-heir", periodic: [task]),
+                registry: Examples.registry)
+            try await Self.withFleet([heir]) {
+                try await eventually(
+                    "the pending tick published again and later ticks submitted", timeout: .seconds(30)
+                ) {
+                    guard let record = try await f.store.periodicSchedule("tick") else { return false }
+                    return record.pendingTickMs == nil && record.submitted >= 3
+                }
+            }
+            try await Self.drain("tick", list: list, f)
+            let runs = try await Self.runs(list, f)
+            let submitted = try await Self.submitted("tick", f)
+            // The tick's two messages carry one id: one run. Every other tick ran once too.
+            #expect(runs.filter { $0 == id }.count == 1, "runs: \(runs)")
+            #expect(Int64(runs.count) == submitted, "\(runs.count) runs of \(submitted) recorded ticks")
+            #expect(Set(runs).count == runs.count)
+        }
+    }
+
     /// Starts `conveyor-examples-worker` with a periodic schedule.
     static func startProcess(_ f: WorkerFixture, spec: String) throws -> ProcessRunner.ChildProcess {
         let executable = try #require(ExamplesWorkerProcess.executable, "conveyor-examples-worker is not built")
