@@ -42,9 +42,14 @@ public struct WorkerOptions: ParsableArguments, Sendable {
         if concurrency < 1 { throw ValidationError("--concurrency must be at least 1") }
         if !(lease > 0) || !lease.isFinite { throw ValidationError("--lease must be a positive number of seconds") }
         if !(grace >= 0) || !grace.isFinite { throw ValidationError("--grace must be zero or more seconds") }
+        var names = Set<String>()
         for spec in periodic {
             do {
-                _ = try PeriodicTask(spec: spec)
+                guard names.insert(try PeriodicTask(spec: spec).name).inserted else {
+                    throw ValidationError("--periodic: two schedules are named alike in '\(spec)'")
+                }
+            } catch let error as ValidationError {
+                throw error
             } catch {
                 throw ValidationError("--periodic: \(error)")
             }

@@ -33,7 +33,7 @@ public struct CronSchedule: Sendable, Hashable, CustomStringConvertible {
     /// Parses `expression`.
     ///
     /// - Throws: ``PeriodicScheduleError/invalidCron(_:reason:)`` naming the field at fault.
-    public init(_ expression: String, timeZone: TimeZone = TimeZone(identifier: "UTC") ?? .current) throws {
+    public init(_ expression: String, timeZone: TimeZone = .gmt) throws {
         let trimmed = expression.trimmingCharacters(in: .whitespaces)
         let expanded: String
         switch trimmed.lowercased() {

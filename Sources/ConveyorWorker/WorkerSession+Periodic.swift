@@ -7,7 +7,13 @@ extension WorkerSession {
     /// work (the lease is then given up so another worker takes over at once).
     func periodicLoop() async {
         guard !configuration.periodic.isEmpty else { return }
-        var scheduler = PeriodicScheduler(session: self)
+        var names = Set<String>()
+        let unique = configuration.periodic.filter { names.insert($0.name).inserted }
+        if unique.count < configuration.periodic.count {
+            // Two schedules under one name would share one record and claim each other's ticks.
+            logger.error("periodic schedule names must be unique; only the first of each name runs")
+        }
+        var scheduler = PeriodicScheduler(session: self, tasks: unique)
         await scheduler.run()
     }
 }
@@ -37,11 +43,13 @@ struct PeriodicScheduler {
         var nextTick: Int64?
         /// A tick claimed whose publish is not recorded: published again before anything else.
         var pending: Int64?
+        /// After a failed claim or publish, when to try again (Unix ms), so an outage is not retried in a tight loop.
+        var retryAtMs: Int64 = 0
     }
 
-    init(session: WorkerSession) {
+    init(session: WorkerSession, tasks: [PeriodicTask]) {
         self.session = session
-        self.tasks = session.configuration.periodic
+        self.tasks = tasks
         self.lease = max(session.configuration.periodicLease, .milliseconds(300))
         self.logger = session.logger
     }
@@ -118,12 +126,16 @@ struct PeriodicScheduler {
             }
             guard var plan = plans[task.name] else { continue }
             defer { if self.token != nil { plans[task.name] = plan } }
+            guard MillisecondClock.now() >= plan.retryAtMs else { continue }
             if let pending = plan.pending {
-                guard await publish(task, tick: pending) else { continue }
+                guard await publish(task, tick: pending) else {
+                    plan.retryAtMs = MillisecondClock.now() + 1_000
+                    continue
+                }
                 plan.pending = nil
             }
             let grace = graceMs(task)
-            while let tick = plan.nextTick, tick <= MillisecondClock.now() {
+            ticks: while let tick = plan.nextTick, tick <= MillisecondClock.now() {
                 let next = task.schedule.nextTick(afterMs: tick)
                 // A tick far behind (this leader stalled) is dropped unless the schedule catches up.
                 if !task.catchUp && MillisecondClock.now() - tick > grace {
@@ -143,14 +155,16 @@ struct PeriodicScheduler {
                     logger.warning(
                         "claiming a periodic tick failed",
                         metadata: ["periodic": .string(task.name), "error": "\(error)"])
-                    break
+                    plan.retryAtMs = MillisecondClock.now() + 1_000
+                    break ticks
                 }
                 switch claim {
                 case .claimed:
                     plan.nextTick = next
                     if !(await publish(task, tick: tick)) {
                         plan.pending = tick
-                        return
+                        plan.retryAtMs = MillisecondClock.now() + 1_000
+                        break ticks
                     }
                 case .done(let last):
                     // Another leader got here first (an overlap during failover): continue after its tick.

@@ -7,7 +7,7 @@ import Testing
 /// The cron parser, the next-fire computation and the periodic task descriptions: pure logic, no servers.
 @Suite("Periodic: cron expressions and schedules")
 struct CronScheduleTests {
-    static let utc = TimeZone(identifier: "UTC")!
+    static let utc = TimeZone.gmt
 
     /// `YYYY-MM-DD HH:MM:SS` in UTC.
     static func date(_ text: String) throws -> Date {
