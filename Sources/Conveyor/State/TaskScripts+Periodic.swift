@@ -1,12 +1,12 @@
 import ConveyorRedis
 
 extension TaskScripts {
-    /// Periodic tasks: the leader lease and the per-tick guard (docs/PROTOCOL.md, "periodic").
-    ///
-    /// One worker of the fleet, the leader, submits the ticks; the lease is a hash with a fencing token from
-    /// `P periodic:fence`, and every write the leader makes checks that token, so a former leader that has not yet
-    /// noticed its lease ran out cannot write. Each schedule's last tick is compared and set in the same script
-    /// that claims the next one, so even two leaders at once submit each tick once.
+    // Periodic tasks: the leader lease and the per-tick guard (docs/PROTOCOL.md §7).
+    //
+    // One worker of the fleet, the leader, submits the ticks; the lease is a hash with a fencing token from
+    // `P periodic:fence`, and every write the leader makes checks that token, so a former leader that has not yet
+    // noticed its lease ran out cannot write. Each schedule's last tick is compared and set in the same script
+    // that claims the next one, so even two leaders at once submit each tick once.
 
     /// KEYS: leader, fence. ARGV: P, worker, lease ms, token held ('' = none), now.
     /// Returns `{'acquired', token}`, `{'renewed', token}` or `{'follower', owner, remaining ms}`.
