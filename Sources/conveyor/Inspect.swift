@@ -2,11 +2,11 @@ import ArgumentParser
 import Conveyor
 import Foundation
 
-/// `conveyor inspect workers|queues`: the live workers, and the queues' depths.
+/// `conveyor inspect workers|queues|limits`: the live workers, the queues' depths, the fleet-wide task limits.
 struct Inspect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show the live workers, or the queues' depths and consumers.",
-        subcommands: [Workers.self, Queues.self])
+        abstract: "Show the live workers, the queues' depths and consumers, or the task limits.",
+        subcommands: [Workers.self, Queues.self, Limits.self])
 
     struct Workers: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
