@@ -3,6 +3,7 @@
 //
 //   swift run -c release ConveyorEndToEndBenchmark [--tasks N] [--sequential N] [--rounds R] [--batch B]
 //       [--worker-concurrency C] [--wait overlap|after] [--raw on|off] [--worker-log-level L]
+//       [--worker-rate-limit 1000000/s]
 //       [--amqp-url URL] [--redis-url URL]
 //
 // The worker is `conveyor-examples-worker` from the same build folder, started on a queue and key prefix of its
@@ -25,6 +26,8 @@ struct Options {
     var batch = 1_000
     var workerConcurrency = 64
     var workerLogLevel = "notice"
+    /// A fleet-wide rate limit on examples.noop in the worker (`1000000/s` never binds): the cost of the check.
+    var workerRateLimit: String?
     /// `overlap`: each batch's results are awaited as soon as it is submitted; `after`: one `wait` for all the
     /// refs once every batch is submitted.
     var waitMode = WaitMode.overlap
@@ -52,6 +55,7 @@ struct Options {
             case "--batch": options.batch = try positiveInt(value, flag)
             case "--worker-concurrency": options.workerConcurrency = try positiveInt(value, flag)
             case "--worker-log-level": options.workerLogLevel = value
+            case "--worker-rate-limit": options.workerRateLimit = value
             case "--wait":
                 guard let mode = WaitMode(rawValue: value) else { throw BenchError("--wait takes overlap or after") }
                 options.waitMode = mode
@@ -84,6 +88,9 @@ final class WorkerProcess {
             "--queues", queue, "--concurrency", String(options.workerConcurrency), "--log-level",
             options.workerLogLevel,
         ]
+        if let limit = options.workerRateLimit {
+            process.arguments? += ["--rate-limit", limit, "--limit-tasks", Examples.Noop.name]
+        }
         var environment = ProcessInfo.processInfo.environment
         environment["CONVEYOR_BROKER_URL"] = options.amqpURL
         environment["CONVEYOR_REDIS_URL"] = options.redisURL

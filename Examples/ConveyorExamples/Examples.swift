@@ -1,6 +1,7 @@
 import Conveyor
 import ConveyorRedis
 import ConveyorWorker
+import Foundation
 
 /// The example tasks the README, the demo, the tests and the benchmark use. Each definition is what a producer
 /// needs; ``register(into:)`` attaches the implementations on a worker.
@@ -83,6 +84,26 @@ public enum Examples {
         public typealias Output = String
     }
 
+    /// `examples.limited(key, seconds, customer)` appends `"s <ms> <id>"` to the Redis list `key` when it starts and
+    /// `"e <ms> <id>"` when it ends, sleeping `seconds` in between, and returns `seconds`. Workers give it a rate
+    /// limit or a concurrency cap (``registry(limited:)``, `--rate-limit`, `--max-running`); tests read the list to
+    /// check them. `customer` is there to be a per-key rate limit's key.
+    public enum Limited: TaskDefinition {
+        public static let name = "examples.limited"
+        public static let argumentNames = ["key", "seconds", "customer"]
+        public struct Input: Codable, Sendable {
+            public var key: String
+            public var seconds: Double
+            public var customer: String?
+            public init(key: String, seconds: Double = 0, customer: String? = nil) {
+                self.key = key
+                self.seconds = seconds
+                self.customer = customer
+            }
+        }
+        public typealias Output = Double
+    }
+
     /// What `examples.fail` throws.
     public struct ExampleError: Error, Sendable, CustomStringConvertible {
         public var message: String
@@ -90,16 +111,22 @@ public enum Examples {
         public var description: String { message }
     }
 
-    /// Registers every example's implementation.
-    public static func register(into registry: inout TaskRegistry) {
-        registry.register(Noop.self) { _, _ in .null }
-        registry.register(Add.self) { input, _ in input.a + input.b }
-        registry.register(Sleep.self) { input, _ in
+    /// Registers every example's implementation; the tasks named in `tasks` run under `limited`.
+    public static func register(
+        into registry: inout TaskRegistry, limited: TaskRunOptions = TaskRunOptions(),
+        tasks: Set<String> = [Limited.name]
+    ) {
+        func options(_ name: String) -> TaskRunOptions { tasks.contains(name) ? limited : TaskRunOptions() }
+        registry.register(Noop.self, options: options(Noop.name)) { _, _ in .null }
+        registry.register(Add.self, options: options(Add.name)) { input, _ in input.a + input.b }
+        registry.register(Sleep.self, options: options(Sleep.name)) { input, _ in
             try await Task.sleep(for: .milliseconds(Int64(max(0, input.seconds) * 1000)))
             return input.seconds
         }
-        registry.register(Fail.self) { input, _ in throw ExampleError(message: input.message) }
-        registry.register(Progress.self) { input, context in
+        registry.register(Fail.self, options: options(Fail.name)) { input, _ in
+            throw ExampleError(message: input.message)
+        }
+        registry.register(Progress.self, options: options(Progress.name)) { input, context in
             let steps = max(0, input.steps)
             let delay = Duration.milliseconds(Int64(max(0, input.delay ?? 0.05) * 1000))
             for step in 0..<steps {
@@ -110,16 +137,30 @@ public enum Examples {
             }
             return steps
         }
-        registry.register(Record.self) { input, context in
+        registry.register(Record.self, options: options(Record.name)) { input, context in
             _ = try await context.redis.send(RedisCommand("RPUSH", input.key, context.id), timeout: nil)
             return input.token
+        }
+        registry.register(Limited.self, options: options(Limited.name)) { input, context in
+            func mark(_ event: String) async throws {
+                let ms = Int64((Date().timeIntervalSince1970 * 1000).rounded())
+                _ = try await context.redis.send(
+                    RedisCommand("RPUSH", input.key, "\(event) \(ms) \(context.id)"), timeout: nil)
+            }
+            try await mark("s")
+            try await Task.sleep(for: .milliseconds(Int64(max(0, input.seconds) * 1000)))
+            try await mark("e")
+            return input.seconds
         }
     }
 
     /// A registry holding the examples.
-    public static var registry: TaskRegistry {
+    public static var registry: TaskRegistry { registry(limited: TaskRunOptions()) }
+
+    /// A registry holding the examples, those named in `tasks` running under `limited`.
+    public static func registry(limited: TaskRunOptions, tasks: Set<String> = [Limited.name]) -> TaskRegistry {
         var registry = TaskRegistry()
-        register(into: &registry)
+        register(into: &registry, limited: limited, tasks: tasks)
         return registry
     }
 }

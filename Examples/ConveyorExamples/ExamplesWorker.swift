@@ -10,8 +10,13 @@ extension Examples {
     /// - Parameter configuration: queues, concurrency, servers (``ConveyorConfiguration/fromEnvironment(_:)``
     ///   reads `CONVEYOR_BROKER_URL` and `CONVEYOR_REDIS_URL`).
     /// - Throws: what ``ConveyorWorker/run()`` throws.
-    public static func runWorker(_ configuration: WorkerConfiguration, logger: Logger) async throws {
-        let worker = ConveyorWorker(configuration: configuration, registry: registry)
+    ///   - limited: the options the `limitedTasks` run under (a rate limit, a concurrency cap).
+    public static func runWorker(
+        _ configuration: WorkerConfiguration, logger: Logger, limited: TaskRunOptions = TaskRunOptions(),
+        limitedTasks: Set<String> = [Limited.name]
+    ) async throws {
+        let worker = ConveyorWorker(
+            configuration: configuration, registry: registry(limited: limited, tasks: limitedTasks))
         let group = ServiceGroup(
             configuration: .init(
                 services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))

@@ -18,6 +18,15 @@ public struct WorkerOptions: ParsableArguments, Sendable {
     @Option(name: .long, help: "Seconds running tasks get to finish on shutdown.")
     public var grace: Double = 30
 
+    @Option(name: .long, help: "Fleet-wide rate limit of the --limit-tasks, e.g. 20/s, 10/m, 1000/h.")
+    public var rateLimit: String?
+
+    @Option(name: .long, help: "Fleet-wide cap on runs at once of each of the --limit-tasks.")
+    public var maxRunning: Int?
+
+    @Option(name: .long, help: "Comma-separated example tasks that --rate-limit and --max-running apply to.")
+    public var limitTasks: String = "examples.limited"
+
     @Option(name: .long, help: "Log level: trace, debug, info, notice, warning, error, critical.")
     public var logLevel: String = "info"
 
@@ -57,6 +66,14 @@ public struct WorkerOptions: ParsableArguments, Sendable {
         if !(periodicLease > 0) || !periodicLease.isFinite {
             throw ValidationError("--periodic-lease must be a positive number of seconds")
         }
+        if let rateLimit {
+            do {
+                _ = try RateLimit(rateLimit)
+            } catch {
+                throw ValidationError("--rate-limit: \(error)")
+            }
+        }
+        if let maxRunning, maxRunning < 1 { throw ValidationError("--max-running must be at least 1") }
         if Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError(
                 "--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -71,15 +88,29 @@ public struct WorkerOptions: ParsableArguments, Sendable {
     /// ``logLevel`` parsed (`info` if it does not parse; ``validate()`` refuses that first).
     public var level: Logger.Level { Logger.Level(rawValue: logLevel) ?? .info }
 
-    /// The worker configuration these options describe, on the servers of `conveyor`.
+    /// The worker configuration these options describe, on the servers of `conveyor`. Heartbeats come every
+    /// third of the lease, at most every 5 s, so that a short lease is renewed in time.
     public func configuration(conveyor: ConveyorConfiguration) -> WorkerConfiguration {
         var configuration = WorkerConfiguration(
             conveyor: conveyor, queues: queueNames, concurrency: concurrency,
-            lease: .milliseconds(Int64(lease * 1000)), gracePeriod: .milliseconds(Int64(grace * 1000)))
+            lease: .milliseconds(Int64(lease * 1000)),
+            heartbeatInterval: .milliseconds(Int64(min(5, lease / 3) * 1000)),
+            gracePeriod: .milliseconds(Int64(grace * 1000)))
         // validate() has parsed every spec already.
         configuration.periodic = periodic.compactMap { try? PeriodicTask(spec: $0) }
         configuration.periodicLease = .milliseconds(Int64(periodicLease * 1000))
         return configuration
+    }
+
+    /// The options the ``limitedTaskNames`` run under: ``rateLimit`` and ``maxRunning`` (``validate()`` checked
+    /// them).
+    public var limitedOptions: TaskRunOptions {
+        TaskRunOptions(rateLimit: rateLimit.flatMap { try? RateLimit($0) }, maxRunning: maxRunning)
+    }
+
+    /// ``limitTasks`` split at commas, blanks dropped.
+    public var limitedTaskNames: Set<String> {
+        Set(limitTasks.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
     }
 
     /// Sends every log line at ``level`` or above to standard error. Call once per process, before any logger is

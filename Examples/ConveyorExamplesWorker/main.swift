@@ -22,6 +22,8 @@ struct ExamplesWorkerCommand: AsyncParsableCommand {
         let logger = Logger(label: "conveyor.worker")
         var conveyor = ConveyorConfiguration.fromEnvironment()
         conveyor.logger = logger
-        try await Examples.runWorker(options.configuration(conveyor: conveyor), logger: logger)
+        try await Examples.runWorker(
+            options.configuration(conveyor: conveyor), logger: logger, limited: options.limitedOptions,
+            limitedTasks: options.limitedTaskNames)
     }
 }

@@ -28,7 +28,9 @@ public struct TaskRegistry: Sendable {
         _ definition: Definition.Type, options: TaskRunOptions = TaskRunOptions(),
         _ body: @escaping @Sendable (Definition.Input, TaskContext) async throws -> Definition.Output
     ) {
-        tasks[Definition.name] = RegisteredTask(name: Definition.name, options: options) { envelope in
+        tasks[Definition.name] = RegisteredTask(
+            name: Definition.name, options: options, argumentNames: Definition.argumentNames
+        ) { envelope in
             // Decoded once, before the claim: a bad input is dead-lettered without ever taking a lease.
             let input = try Definition.decodeInput(from: envelope)
             return { context in try ResultEncoding.json(try await body(input, context)) }
@@ -43,7 +45,7 @@ public struct TaskRegistry: Sendable {
             @escaping @Sendable (_ args: [JSONValue], _ kwargs: [String: JSONValue], TaskContext) async throws ->
             JSONValue
     ) {
-        tasks[name] = RegisteredTask(name: name, options: options) { envelope in
+        tasks[name] = RegisteredTask(name: name, options: options, argumentNames: []) { envelope in
             { context in try await body(envelope.args, envelope.kwargs, context).jsonBytes() }
         }
     }
@@ -62,19 +64,42 @@ struct RegisteredTask: Sendable {
     typealias Run = @Sendable (TaskContext) async throws -> [UInt8]
     let name: String
     let options: TaskRunOptions
+    /// Celery's positional argument names (``TaskDefinition/argumentNames``), for per-key rate limit keys.
+    let argumentNames: [String]
     /// Throws ``TaskInputError`` when the envelope's arguments do not decode as the input.
     let prepare: @Sendable (TaskEnvelope) throws -> Run
 }
 
-/// How a task runs: its retry policy and default time limits.
+/// How a task runs: its retry policy, default time limits, and fleet-wide rate limit and concurrency cap.
 public struct TaskRunOptions: Sendable, Hashable {
     public var retry: RetryPolicy
     /// Default limits when the message carries none (Celery's `time_limit`, `soft_time_limit`, in seconds).
     public var timeLimit: TaskEnvelope.TimeLimit
+    /// At most this many runs per period across every worker (Celery's `rate_limit`, but fleet-wide and kept in
+    /// Redis): `try RateLimit("100/s")`. A run over the limit gets a later time slot and waits for it in the Redis
+    /// delay set, holding no execution slot. `nil`: no limit, and no cost.
+    public var rateLimit: RateLimit?
+    /// Counts ``rateLimit`` per key rather than per task name (per customer, say): each key has the whole rate,
+    /// independently of the others. A message without a key counts under the task name.
+    public var rateLimitKey: RateLimitKey?
+    /// At most this many runs of the task's ``pool`` at once across every worker, by leases in Redis renewed by
+    /// heartbeats (a dead worker's slots come back when its leases lapse). A run over the cap waits in the Redis
+    /// delay set, holding no execution slot, until a slot is released. `nil`: no cap.
+    public var maxRunning: Int?
+    /// The pool ``maxRunning`` counts in: tasks that name the same pool share its slots (give them the same
+    /// ``maxRunning``). The task name when `nil`.
+    public var pool: String?
 
-    public init(retry: RetryPolicy = RetryPolicy(), timeLimit: TaskEnvelope.TimeLimit = .init()) {
+    public init(
+        retry: RetryPolicy = RetryPolicy(), timeLimit: TaskEnvelope.TimeLimit = .init(), rateLimit: RateLimit? = nil,
+        rateLimitKey: RateLimitKey? = nil, maxRunning: Int? = nil, pool: String? = nil
+    ) {
         self.retry = retry
         self.timeLimit = timeLimit
+        self.rateLimit = rateLimit
+        self.rateLimitKey = rateLimitKey
+        self.maxRunning = maxRunning.map { max(1, $0) }
+        self.pool = pool
     }
 }
 

@@ -66,6 +66,7 @@ extension WorkerSession {
         queue: String
     ) async {
         let expiresMs = envelope.expires.map(MillisecondClock.milliseconds)
+        let limits = task.claimLimits(for: envelope)
         while true {
             let outcome: ClaimOutcome
             do {
@@ -73,7 +74,7 @@ extension WorkerSession {
                     try await store.claim(
                         envelope.id, worker: configuration.workerID, name: envelope.task, queue: queue,
                         lease: configuration.lease, expiresMs: expiresMs, maxAttempts: configuration.maxDeliveries,
-                        replyTo: envelope.replyTo)
+                        replyTo: envelope.replyTo, limits: limits)
                 }
             } catch {
                 _ = delivery.nack(requeue: true)
@@ -81,8 +82,27 @@ extension WorkerSession {
             }
             switch outcome {
             case .run(let token, let attempt):
+                guard let maxRunning = limits?.maxRunning else {
+                    await execute(
+                        delivery, envelope: envelope, task: task, run: run, queue: queue, token: token,
+                        attempt: attempt)
+                    return
+                }
+                let pool = task.options.pool ?? envelope.task
+                heldSlots.insert(envelope.id, pool: pool)
                 await execute(
                     delivery, envelope: envelope, task: task, run: run, queue: queue, token: token, attempt: attempt)
+                await releaseSlot(envelope.id, token: token, pool: pool, maxRunning: maxRunning)
+                return
+            case .throttled(let untilMs):
+                // The rate limit gave it a later slot: wait for it in the delay set, not in this execution slot.
+                await park(delivery, envelope: envelope, queue: queue, dueMs: untilMs, cap: nil)
+                return
+            case .capped(let firstExpiryMs):
+                let cap = (pool: task.options.pool ?? envelope.task, maxRunning: limits?.maxRunning ?? 1)
+                await park(
+                    delivery, envelope: envelope, queue: queue, dueMs: cappedRetryMs(firstExpiryMs: firstExpiryMs),
+                    cap: cap)
                 return
             case .alreadyFinished, .revoked, .expired:
                 // A redelivery of a finished task, or one that must not run: the claim recorded what applies.

@@ -30,6 +30,7 @@ extension WorkerSession {
             logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
             return
         }
+        await renewSlots()
         for id in renewal.lost { running[id]?.cancel(.leaseLost) }
         for id in renewal.revoked {
             let reason = (try? await store.revocationReason(id)) ?? nil

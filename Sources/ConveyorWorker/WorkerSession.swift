@@ -16,6 +16,8 @@ final class WorkerSession: Sendable {
     let store: TaskStore
     let topology: TaskQueueTopology
     let running = RunningTasks()
+    /// The concurrency-cap slots held by running tasks (WorkerSession+Limits.swift).
+    let heldSlots = HeldSlots()
     let slots: SlotPool
     let startedMs = MillisecondClock.now()
     let host = ProcessInfo.processInfo.hostName
@@ -109,6 +111,7 @@ final class WorkerSession: Sendable {
                 "concurrency": "\(configuration.concurrency)", "tasks": .array(registry.names.map { .string($0) }),
             ])
         await beat()
+        await publishLimits()
         let prefetch = UInt16(clamping: configuration.concurrency)
         var subscribed: [AMQPConsumer] = []
         do {

@@ -2,11 +2,12 @@ import ArgumentParser
 import Conveyor
 import Foundation
 
-/// `conveyor inspect workers|queues`: the live workers, and the queues' depths.
+/// `conveyor inspect workers|queues|limits|periodic`: the live workers, the queues' depths, the fleet-wide task
+/// limits, the periodic schedules.
 struct Inspect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show the live workers, or the queues' depths and consumers.",
-        subcommands: [Workers.self, Queues.self, Periodic.self])
+        abstract: "Show the live workers, the queues' depths and consumers, the task limits or the periodic schedules.",
+        subcommands: [Workers.self, Queues.self, Limits.self, Periodic.self])
 
     struct Workers: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -19,7 +19,9 @@ struct Worker: AsyncParsableCommand {
         let logger = Logger(label: "conveyor.worker")
         let conveyor = servers.configuration(logger: logger)
         do {
-            try await Examples.runWorker(options.configuration(conveyor: conveyor), logger: logger)
+            try await Examples.runWorker(
+                options.configuration(conveyor: conveyor), logger: logger, limited: options.limitedOptions,
+                limitedTasks: options.limitedTaskNames)
         } catch {
             if CLI.isArgumentParserExit(error) { throw error }
             throw CLI.fail(CLI.describe(error, configuration: conveyor, connecting: false))

@@ -75,13 +75,14 @@ enum TaskScripts {
 
         """#
 
-    /// KEYS: task, result meta, fence, tombstone.
+    /// KEYS: task, result meta, fence, tombstone; for a task with limits also rate, cap, cap wait.
     /// ARGV: P, id, worker, now, lease ms, name, queue, expires ms (0 = never), max attempts (0 = no limit), TTL,
-    /// reply-to client.
+    /// reply-to client; for a task with limits also rate interval ms (0 = none), rate tolerance ms, max running
+    /// (0 = none).
     /// Returns `{'run', token, attempt}`, `{'finished', state}`, `{'revoked', reason}`, `{'expired'}`,
-    /// `{'leased', owner, until}` or `{'poison', attempts}`.
+    /// `{'leased', owner, until}`, `{'poison', attempts}`, `{'throttled', run at}` or `{'capped', first expiry}`.
     static let claim = RedisScript(
-        prelude + #"""
+        prelude + limitsFunction + #"""
             local task, meta = KEYS[1], KEYS[2]
             local id, worker = ARGV[2], ARGV[3]
             local now = clock(ARGV[4])
@@ -116,11 +117,14 @@ enum TaskScripts {
               conclude(task, meta, id, state, 'FAILURE', 'PoisonMessage', why, 'poison', 'conveyor', now, ttl, client)
               return {'poison', attempts}
             end
+            local cap = #KEYS >= 7 and limits(task, now, ttl) or nil
+            if type(cap) == 'table' then return cap end
             local token = redis.call('INCR', KEYS[3])
             redis.call('HSET', task, 'state', 'STARTED', 'name', ARGV[6], 'queue', ARGV[7], 'worker', worker,
               'started_ms', int(now), 'attempts', int(attempts), 'lease_owner', worker, 'lease_token', int(token),
               'lease_until_ms', int(now + tonumber(ARGV[5])), 'received_ms', cur[6] or int(now))
             redis.call('EXPIRE', task, ttl)
+            if cap then hold(cap, id, now + tonumber(ARGV[5])) end
             move(id, state, 'STARTED', now, ttl)
             return {'run', token, attempts}
             """#)

@@ -17,6 +17,12 @@ public enum ClaimOutcome: Sendable, Hashable {
     /// Claimed more than `maxAttempts` times without an outcome: the task is now FAILURE (`PoisonMessage`);
     /// dead-letter the message.
     case poison(attempts: Int)
+    /// The task's rate limit gives it a slot at `untilMs`, kept for it: park the message until then
+    /// (``TaskStore/park(_:dueMs:message:cap:)``) and ack it; its next claim from then on runs without counting again.
+    case throttled(untilMs: Int64)
+    /// Its pool's concurrency cap is reached: park the message as a waiter of the pool; a slot's release wakes it,
+    /// and at the latest it comes back at `firstExpiryMs`, when the oldest slot lapses unless renewed.
+    case capped(firstExpiryMs: Int64)
 }
 
 extension TaskStore {
@@ -31,18 +37,20 @@ extension TaskStore {
     ///   - maxAttempts: how many claims without an outcome make the message poison; `0` means no limit. Claims
     ///     that ended in a RETRY do not count.
     ///   - replyTo: the Conveyor client to notify when the claim itself decides the outcome.
+    ///   - limits: the task's rate limit and concurrency cap, checked in the same script after every other check
+    ///     (so a finished, leased or revoked task is never counted); `nil` for none, which costs nothing.
     /// - Throws: the ``RedisError`` of the call, or ``TaskStoreError/unexpectedReply(script:reply:)``.
     public func claim(
         _ id: String, worker: String, name: String, queue: String, lease: Duration, expiresMs: Int64? = nil,
-        maxAttempts: Int = 0, replyTo: String? = nil, now: Int64? = nil
+        maxAttempts: Int = 0, replyTo: String? = nil, limits: ClaimLimits? = nil, now: Int64? = nil
     ) async throws -> ClaimOutcome {
-        let reply = try await run(
-            TaskScripts.claim,
-            keys: [keys.task(id), keys.result(id), keys.fence, keys.revoked(id)],
-            arguments: [
-                keys.prefix, id, worker, now ?? 0, lease.wholeMilliseconds, name, queue, expiresMs ?? 0, maxAttempts,
-                resultTTLSeconds, replyTo ?? "",
-            ])
+        var keyList: [any RedisArgument] = [keys.task(id), keys.result(id), keys.fence, keys.revoked(id)]
+        var arguments: [any RedisArgument] = [
+            keys.prefix, id, worker, now ?? 0, lease.wholeMilliseconds, name, queue, expiresMs ?? 0, maxAttempts,
+            resultTTLSeconds, replyTo ?? "",
+        ]
+        if let limits, limits.isLimiting { limits.append(to: &keyList, &arguments, keys: keys, name: name) }
+        let reply = try await run(TaskScripts.claim, keys: keyList, arguments: arguments)
         return try Self.claimOutcome(reply)
     }
 
@@ -66,6 +74,10 @@ extension TaskStore {
                 untilMs: try ScriptReply.int(fields, 2, script: script))
         case ScriptReply.poison:
             return .poison(attempts: Int(try ScriptReply.int(fields, 1, script: script)))
+        case ScriptReply.throttled:
+            return .throttled(untilMs: try ScriptReply.int(fields, 1, script: script))
+        case ScriptReply.capped:
+            return .capped(firstExpiryMs: try ScriptReply.int(fields, 1, script: script))
         default:
             throw ScriptReply.unexpected(fields, script: script)
         }

@@ -111,4 +111,6 @@ enum ScriptReply {
     static let recorded = Array("recorded".utf8)
     static let fenced = Array("fenced".utf8)
     static let running = Array("running".utf8)
+    static let throttled = Array("throttled".utf8)
+    static let capped = Array("capped".utf8)
 }
