@@ -2,11 +2,11 @@ import ArgumentParser
 import Conveyor
 import Foundation
 
-/// `conveyor inspect workers|queues`: the live workers, and the queues' depths.
+/// `conveyor inspect workers|queues|scheduled`: the live workers, the queues' depths, the delay set.
 struct Inspect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show the live workers, or the queues' depths and consumers.",
-        subcommands: [Workers.self, Queues.self])
+        abstract: "Show the live workers, the queues' depths and consumers, or the tasks waiting to be due.",
+        subcommands: [Workers.self, Queues.self, Scheduled.self])
 
     struct Workers: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
