@@ -34,21 +34,23 @@ struct AdmissionDelayTests {
             do {
                 try await f.awaitConsumers(on: idle, atLeast: 1)
                 try await f.withWorker(configuration) { _ in
-                    // Due times from 1.5 s to 6.5 s from now, every 5 ms.
-                    let base = Date().addingTimeInterval(1.5)
+                    // Due times from 2 s to 7 s from now, every 5 ms; submitted soonest first, 100 at a time.
+                    let base = Date().addingTimeInterval(2)
                     let due = (0..<total).map { base.addingTimeInterval(Double($0) * 0.005) }
-                    let dueByID = try await withThrowingTaskGroup(of: (String, Int64).self) { group in
-                        for (index, eta) in due.enumerated() {
-                            group.addTask {
-                                let ref = try await f.client.submit(
-                                    Examples.Record.self, .init(key: list, token: "\(index)"),
-                                    options: .init(queue: f.queue, eta: eta))
-                                return (ref.id, MillisecondClock.milliseconds(eta))
+                    var dueByID: [String: Int64] = [:]
+                    for chunk in stride(from: 0, to: total, by: 100) {
+                        try await withThrowingTaskGroup(of: (String, Int64).self) { group in
+                            for index in chunk..<min(chunk + 100, total) {
+                                let eta = due[index]
+                                group.addTask {
+                                    let ref = try await f.client.submit(
+                                        Examples.Record.self, .init(key: list, token: "\(index)"),
+                                        options: .init(queue: f.queue, eta: eta))
+                                    return (ref.id, MillisecondClock.milliseconds(eta))
+                                }
                             }
+                            for try await (id, dueMs) in group { dueByID[id] = dueMs }
                         }
-                        var dueByID: [String: Int64] = [:]
-                        for try await (id, dueMs) in group { dueByID[id] = dueMs }
-                        return dueByID
                     }
                     let ids = Array(dueByID.keys)
                     #expect(ids.count == total)
@@ -101,9 +103,14 @@ struct AdmissionDelayTests {
     static let celeryCountdown = #"""
         import json, sys
         from celery import Celery
+        from kombu import Queue
         broker, backend, queue, key = sys.argv[1:5]
         app = Celery("countdown", broker=broker, backend=backend)
-        app.conf.update(task_serializer="json", accept_content=["json"], result_serializer="json")
+        app.conf.update(
+            task_serializer="json", accept_content=["json"], result_serializer="json",
+            task_queues=[Queue(queue, routing_key=queue, queue_arguments={
+                "x-queue-type": "quorum", "x-delivery-limit": 10,
+                "x-dead-letter-exchange": "", "x-dead-letter-routing-key": queue + ".dlq"})])
         result = app.send_task("examples.record", kwargs={"key": key, "token": "py"}, queue=queue, countdown=1.0)
         print(json.dumps({"id": result.id}))
         """#
