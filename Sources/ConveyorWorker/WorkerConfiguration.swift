@@ -25,7 +25,9 @@ public struct WorkerConfiguration: Sendable {
     public var maxPayloadBytes: Int
     /// A task claimed this many times without an outcome (each claim's worker died) is dead-lettered as poison.
     public var maxDeliveries: Int
-    /// How often the delay set is checked for due retries.
+    /// How often the delay set is checked for due tasks (retries, countdowns, etas): a due task is published at
+    /// most this long after its due time when nothing else is late. A promotion this worker took but never
+    /// confirmed (it died) is handed out again after ``lease``.
     public var promoteInterval: Duration
     /// Tasks the fleet submits on a schedule (``PeriodicTask``); one worker, elected by a Redis lease, submits
     /// each tick. Give every worker of the fleet the same list; empty (the default) keeps this worker out of the
@@ -41,7 +43,7 @@ public struct WorkerConfiguration: Sendable {
         conveyor: ConveyorConfiguration = .fromEnvironment(), queues: [String] = ["celery"], concurrency: Int = 8,
         workerID: String? = nil, lease: Duration = .seconds(30), heartbeatInterval: Duration = .seconds(5),
         gracePeriod: Duration = .seconds(30), maxPayloadBytes: Int = 16 << 20, maxDeliveries: Int = 5,
-        promoteInterval: Duration = .milliseconds(100)
+        promoteInterval: Duration = .milliseconds(50)
     ) {
         self.conveyor = conveyor
         self.queues = queues.isEmpty ? [conveyor.defaultQueue] : queues

@@ -87,7 +87,9 @@ extension WorkerSession {
     /// Promotes one batch; returns whether the batch was full (more may be due).
     private func promoteOnce() async throws -> Bool {
         let limit = 200
-        let due = try await store.promoteDue(limit: limit)
+        // The lease of a promotion is the task lease: a promoter that dies mid-batch is replaced as fast as the
+        // runs it held.
+        let due = try await store.promoteDue(limit: limit, lease: configuration.lease)
         guard !due.isEmpty else { return false }
         let batch = due.map { promoted in
             let message = promoted.message

@@ -2,12 +2,13 @@ import ArgumentParser
 import Conveyor
 import Foundation
 
-/// `conveyor inspect workers|queues|limits|periodic`: the live workers, the queues' depths, the fleet-wide task
-/// limits, the periodic schedules.
+/// `conveyor inspect workers|queues|scheduled|limits|periodic`: the live workers, the queues' depths, the delay set,
+/// the fleet-wide task limits, the periodic schedules.
 struct Inspect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Show the live workers, the queues' depths and consumers, the task limits or the periodic schedules.",
-        subcommands: [Workers.self, Queues.self, Limits.self, Periodic.self])
+        abstract:
+            "Show the live workers, the queues' depths and consumers, the tasks waiting to be due, the task limits or the periodic schedules.",
+        subcommands: [Workers.self, Queues.self, Scheduled.self, Limits.self, Periodic.self])
 
     struct Workers: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

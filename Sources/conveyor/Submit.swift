@@ -42,9 +42,15 @@ struct Submit: AsyncParsableCommand {
     @Option(
         name: .customLong("idempotency-key"),
         help: ArgumentHelp(
-            "Sent as the conveyor_idempotency_key header (deduplication by it is not enforced yet).",
+            "Submits with the same key within its TTL (24 h) name one task: the first one's id is printed.",
             valueName: "key"))
     var idempotencyKey: String?
+
+    @Option(
+        name: .customLong("max-queued"),
+        help: ArgumentHelp(
+            "Refuse the submit (queue full) when the queue already holds this many ready messages.", valueName: "n"))
+    var maxQueued: Int?
 
     @OptionGroup var output: OutputOptions
     @OptionGroup var servers: ServerOptions
@@ -53,6 +59,7 @@ struct Submit: AsyncParsableCommand {
         if name.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("the task name is empty") }
         _ = try parsedKwargs()
         _ = try parsedArgs()
+        if let maxQueued, maxQueued < 0 { throw ValidationError("--max-queued must be zero or more") }
         if let priority, priority > 9 { throw ValidationError("--priority must be 0-9, got \(priority)") }
         if let countdown, !(countdown >= 0) || !countdown.isFinite {
             throw ValidationError("--countdown must be zero or more seconds")
@@ -64,10 +71,11 @@ struct Submit: AsyncParsableCommand {
     func run() async throws {
         CLI.bootstrapLogging()
         // An empty queue means the client's default queue.
-        let options = TaskOptions(
+        var options = TaskOptions(
             queue: queue?.trimmingCharacters(in: .whitespaces) ?? "", priority: priority,
             expires: try parsedExpires(now: Date()), countdown: countdown, eta: try parsedETA(),
             idempotencyKey: idempotencyKey)
+        options.maxQueued = maxQueued
         let kwargs = try parsedKwargs()
         let args = try parsedArgs()
         let json = output.json

@@ -51,10 +51,12 @@ struct CLITests {
     func submitPublishes() async throws {
         let client = try await Self.client()
         let queue = TestServers.uniqueName("cli-submit")
+        // The key is reserved in Redis for a day: a prefix of the test's own keeps reruns independent.
+        let prefix = TestServers.uniqueName("cli-submit") + ":"
         do {
             let run = try await Self.conveyor(
                 "submit", "examples.add", "--kwargs", #"{"a": 2, "b": 3}"#, "--queue", queue, "--idempotency-key",
-                "order-17", "--json")
+                "order-17", "--json", environment: ["CONVEYOR_PREFIX": prefix])
             #expect(run.status == 0, "\(run.output)")
             let printed = try JSONValue(json: Array(run.output.utf8))
             let id = try #require(printed.objectValue?["id"]?.stringValue)
@@ -76,9 +78,60 @@ struct CLITests {
             #expect(parts[1] == ["a": 2, "b": 3])
             _ = delivery.ack()
             await consumer.cancel()
+
+            // The same key again names the same task and publishes nothing.
+            let again = try await Self.conveyor(
+                "submit", "examples.add", "--kwargs", #"{"a": 2, "b": 3}"#, "--queue", queue, "--idempotency-key",
+                "order-17", environment: ["CONVEYOR_PREFIX": prefix])
+            #expect(again.output.trimmingCharacters(in: .whitespacesAndNewlines) == id, "\(again.output)")
+            #expect(try await client.broker.queueInfo(queue)?.messageCount == 0)
         } catch {
             Issue.record(error)
         }
+        try? await RedisTestKeys.delete(prefix: prefix, on: client.redis)
+        await Self.deleteQueues(queue, client: client)
+        await client.close()
+    }
+
+    @Test("submit --countdown parks the task in the delay set, and inspect scheduled lists it")
+    func countdownAndInspectScheduled() async throws {
+        let client = try await Self.client()
+        let queue = TestServers.uniqueName("cli-scheduled")
+        let prefix = TestServers.uniqueName("cli-scheduled") + ":"
+        let environment = ["CONVEYOR_PREFIX": prefix]
+        do {
+            let run = try await Self.conveyor(
+                "submit", "examples.add", "--kwargs", #"{"a": 1, "b": 1}"#, "--queue", queue, "--countdown", "600",
+                "--priority", "3", "--expires", "900", "--json", environment: environment)
+            #expect(run.status == 0, "\(run.output)")
+            let id = try #require(try JSONValue(json: Array(run.output.utf8)).objectValue?["id"]?.stringValue)
+            #expect(try await client.broker.queueInfo(queue)?.messageCount == 0, "a delayed task is not published yet")
+
+            let listed = try await Self.conveyor("inspect", "scheduled", "--json", environment: environment)
+            #expect(listed.status == 0, "\(listed.output)")
+            let object = try JSONValue(json: Array(listed.output.utf8)).objectValue
+            #expect(object?["total"] == 1)
+            guard case .array(let tasks)? = object?["tasks"], let task = tasks.first?.objectValue else {
+                throw TestSupportError("no tasks in \(listed.output)")
+            }
+            #expect(task["id"] == .string(id))
+            #expect(task["name"] == "examples.add")
+            #expect(task["queue"] == .string(queue))
+            let due = try #require(task["due_ms"]?.intValue)
+            let expected = Int64(Date().timeIntervalSince1970 * 1000) + 600_000
+            #expect(abs(due - expected) < 30_000, "due \(due), expected about \(expected)")
+
+            let table = try await Self.conveyor("inspect", "scheduled", environment: environment)
+            #expect(table.output.contains(id) && table.output.contains("examples.add"), "\(table.output)")
+
+            let full = try await Self.conveyor(
+                "submit", "examples.add", "--queue", queue, "--max-queued", "0", environment: environment)
+            #expect(full.status != 0)
+            #expect(full.output.contains("is full"), "\(full.output)")
+        } catch {
+            Issue.record(error)
+        }
+        try? await RedisTestKeys.delete(prefix: prefix, on: client.redis)
         await Self.deleteQueues(queue, client: client)
         await client.close()
     }

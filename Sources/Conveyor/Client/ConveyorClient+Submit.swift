@@ -2,33 +2,43 @@ import ConveyorAMQP
 import Foundation
 
 extension ConveyorClient {
-    /// Submits one task and returns once the broker confirmed the message.
+    /// Submits one task and returns once the broker confirmed the message (or, for a task not due yet, once it is
+    /// in the Redis delay set).
     ///
     /// The input travels as the kwargs object. Before the first message to a queue, the queue is looked up and,
-    /// if missing, declared (``TaskQueueTopology``).
+    /// if missing, declared (``TaskQueueTopology``). The admission rules of `options` apply
+    /// (``TaskOptions/idempotencyKey``, ``TaskOptions/maxQueued``, ``TaskOptions/countdown``/``TaskOptions/eta``).
     ///
     /// - Parameter options: ``TaskDefinition/defaultOptions`` when `nil`.
     /// - Throws: ``TaskInputError`` when the input does not encode as an object, ``ConveyorError/queueMismatch(queue:serverText:)``,
+    ///   ``ConveyorError/queueFull(queue:bound:depth:)``, the ``RedisError`` of an admission script,
     ///   or the ``AMQPError`` of the publish (``AMQPError/returned(replyCode:replyText:)`` if the queue vanished:
     ///   messages are mandatory, never silently dropped).
     public func submit<Definition: TaskDefinition>(
         _ definition: Definition.Type, _ input: Definition.Input, options: TaskOptions? = nil
     ) async throws -> ObjectRef<Definition.Output> {
         let kwargs = try Definition.encodeInput(input)
-        let id = try await publish(
+        let (id, here) = try await admit(
             name: Definition.name, args: [], kwargs: kwargs, options: options ?? Definition.defaultOptions)
-        return ObjectRef(id: id, client: self, submittedHere: true)
+        return ObjectRef(id: id, client: self, submittedHere: here)
     }
 
     /// Submits many tasks of one definition in one batch (one write, merged confirms); returns once the broker
     /// confirmed them all, with the refs in the order of `inputs`.
     ///
+    /// ``TaskOptions/maxQueued`` counts the whole batch (all or nothing); tasks not due yet go to the delay set.
+    ///
     /// - Throws: as ``submit(_:_:options:)``; ``AMQPError/batchFailed(_:)`` lists the messages that failed (the
-    ///   others were confirmed).
+    ///   others were confirmed); ``ConveyorError/invalidConfiguration(_:)`` for an
+    ///   ``TaskOptions/idempotencyKey``, which names one task, not a batch.
     public func submitMany<Definition: TaskDefinition>(
         _ definition: Definition.Type, _ inputs: [Definition.Input], options: TaskOptions? = nil
     ) async throws -> [ObjectRef<Definition.Output>] {
-        let options = options ?? Definition.defaultOptions
+        var options = options ?? Definition.defaultOptions
+        if let key = options.idempotencyKey, !key.isEmpty {
+            throw ConveyorError.invalidConfiguration("an idempotency key names one task; submitMany takes none")
+        }
+        options.fixETA(now: Date())
         let queue = queueName(options)
         var batch: [AMQPOutgoing] = []
         var refs: [ObjectRef<Definition.Output>] = []
@@ -43,6 +53,11 @@ extension ConveyorClient {
         }
         guard !batch.isEmpty else { return [] }
         try await ensureQueue(queue)
+        try await checkBound(queue, options: options, adding: batch.count)
+        if let dueMs = options.delayedDueMs() {
+            try await schedule(batch, dueMs: dueMs)
+            return refs
+        }
         try await broker.publish(batch: batch)
         return refs
     }
@@ -53,23 +68,14 @@ extension ConveyorClient {
     public func submit(
         name: String, args: [JSONValue] = [], kwargs: [String: JSONValue] = [:], options: TaskOptions = TaskOptions()
     ) async throws -> ObjectRef<JSONValue> {
-        let id = try await publish(name: name, args: args, kwargs: kwargs, options: options)
-        return ObjectRef(id: id, client: self, submittedHere: true)
+        let (id, here) = try await admit(name: name, args: args, kwargs: kwargs, options: options)
+        return ObjectRef(id: id, client: self, submittedHere: here)
     }
 
-    /// Publishes one task message (mandatory, confirmed) and returns its id.
-    func publish(
-        name: String, args: [JSONValue], kwargs: [String: JSONValue], options: TaskOptions,
-        id: String = TaskID.make()
-    ) async throws -> String {
-        let queue = queueName(options)
-        let (id, outgoing) = try outgoing(
-            name: name, args: args, kwargs: kwargs, options: options, queue: queue, id: id)
-        try await ensureQueue(queue)
+    /// Publishes one task message (mandatory, confirmed).
+    func publish(_ outgoing: AMQPOutgoing) async throws {
         try await broker.publish(
             outgoing.message, exchange: outgoing.exchange, routingKey: outgoing.routingKey, mandatory: true)
-        logger.trace("submitted", metadata: ["task": .string(name), "id": .string(id), "queue": .string(queue)])
-        return id
     }
 
     func queueName(_ options: TaskOptions) -> String {

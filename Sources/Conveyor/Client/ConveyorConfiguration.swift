@@ -24,6 +24,13 @@ public struct ConveyorConfiguration: Sendable {
     /// - Important: with it on, the client receives every result published in its Redis database (the pattern
     ///   matches all of them), so leave it off when only Conveyor workers serve the queues. Off by default.
     public var followCeleryResultChannels: Bool = false
+    /// How long an idempotency key names its task after the task was published (``TaskOptions/idempotencyKey``);
+    /// 24 hours by default.
+    public var idempotencyTTL: Duration = .seconds(86_400)
+    /// How long a producer's reservation of an idempotency key stays pending before another producer takes it
+    /// over (and publishes the task under the same id): the longest a producer that died between reserving and
+    /// publishing holds the key up. Longer than a publish normally takes; 10 seconds by default.
+    public var idempotencyPendingTTL: Duration = .seconds(10)
     /// How queues are declared when they do not exist yet.
     public var topology: TaskQueueTopology
     /// Connect timeout, heartbeat, backoff and operation deadline for both connections.

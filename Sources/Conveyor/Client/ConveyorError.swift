@@ -13,6 +13,9 @@ public enum ConveyorError: Error, Sendable, Hashable, CustomStringConvertible {
     case invalidConfiguration(String)
     /// The client was closed.
     case closed
+    /// The submit was refused: `queue` already holds `depth` ready messages, at or over ``TaskOptions/maxQueued``
+    /// (`bound`). Nothing was submitted: no message, no task record, no idempotency key.
+    case queueFull(queue: String, bound: Int, depth: Int)
 
     public var description: String {
         switch self {
@@ -23,6 +26,8 @@ public enum ConveyorError: Error, Sendable, Hashable, CustomStringConvertible {
         case .resultDecoding(let id, let reason): "the result of task \(id) cannot be decoded: \(reason)"
         case .invalidConfiguration(let text): "invalid configuration: \(text)"
         case .closed: "the client was closed"
+        case .queueFull(let queue, let bound, let depth):
+            "queue '\(queue)' is full: \(depth) messages waiting, bound (maxQueued) \(bound); the task was not submitted"
         }
     }
 }

@@ -17,18 +17,25 @@ public struct TaskOptions: Sendable, Equatable {
     public var ignoreResult: Bool
     /// Run no earlier than this many seconds from now. Sets the envelope's `eta`.
     ///
-    /// The message is published at once with its `eta`; a Conveyor worker that receives it early parks it in the
-    /// Redis delay set (never in its memory) and the promoter publishes it again when due. Celery workers honour
-    /// the `eta` themselves.
+    /// A Swift client puts a task that is not due yet straight into the Redis delay set (one script, no message
+    /// yet); a worker's promoter publishes it when due. A message that arrives with a future `eta` anyway (from
+    /// Celery, a retry) is parked there by the worker that receives it. Nothing waits in a worker's memory.
     public var countdown: Double?
     /// Run no earlier than this time; wins over ``countdown``. The same note applies.
     public var eta: Date?
-    /// The producer's idempotency key, sent as the `conveyor_idempotency_key` header
-    /// (``TaskEnvelope/idempotencyKey``): submitting twice with the same key is meant to name one task.
+    /// The producer's idempotency key: every submit with the same key within the key's TTL
+    /// (``ConveyorConfiguration/idempotencyTTL``, 24 h) returns the same task id, from any producer, and the
+    /// task is published once. Also sent as the `conveyor_idempotency_key` header (``TaskEnvelope/idempotencyKey``).
     ///
-    /// - Important: for now the key is only carried in the message; nothing deduplicates by it yet. Admission
-    ///   control, a later step, will enforce it (the idempotency table in Redis).
+    /// The key is reserved in Redis (`P idem:<key>`) before the task is published and confirmed after; see
+    /// docs/PROTOCOL.md, "Idempotency keys", for the rules a producer in another language follows.
     public var idempotencyKey: String?
+    /// Refuse the submit with ``ConveyorError/queueFull(queue:bound:depth:)`` when the queue already holds this
+    /// many ready messages (its depth by a passive declare). `nil`, the default, means no bound.
+    ///
+    /// Set it in ``TaskDefinition/defaultOptions`` so every producer of a definition applies the same bound.
+    /// Concurrent producers may overshoot it by the submits in flight between their check and their publish.
+    public var maxQueued: Int? = nil
 
     public init(
         queue: String = "", priority: UInt8? = nil, expires: Date? = nil,

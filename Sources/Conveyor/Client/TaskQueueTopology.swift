@@ -12,20 +12,32 @@ public struct TaskQueueTopology: Sendable, Hashable {
     /// message. It is a backstop above the worker's own limit (``ConveyorWorker``'s `maxDeliveries`, 5), which
     /// acts first and records why.
     public var deliveryLimit: Int
+    /// Queues to declare as priority queues, with their highest priority (1–9; `x-max-priority`). Quorum queues
+    /// have no priorities, so such a queue is a classic queue instead: durable, with the same dead-letter
+    /// queue, but no `x-delivery-limit` (the worker's own `maxDeliveries` still applies). Producers and workers
+    /// that may declare the queue must agree on this, as on every declaration.
+    public var priorityQueues: [String: UInt8]
 
-    public init(deliveryLimit: Int = 10) {
+    public init(deliveryLimit: Int = 10, priorityQueues: [String: UInt8] = [:]) {
         self.deliveryLimit = deliveryLimit
+        self.priorityQueues = priorityQueues
     }
 
     /// The dead-letter queue of `queue`: `<queue>.dlq`.
     public func deadLetterQueue(for queue: String) -> String { queue + ".dlq" }
 
     /// The declaration Conveyor uses for a queue it creates: quorum, a delivery limit, dead letters routed
-    /// through the default exchange to ``deadLetterQueue(for:)``.
+    /// through the default exchange to ``deadLetterQueue(for:)``. A name in ``priorityQueues`` is declared
+    /// classic with `x-max-priority` (and no delivery limit) instead.
     public func queue(named name: String) -> AMQPQueue {
         var queue = AMQPQueue(name, durable: true)
-        queue.queueType = .quorum
-        queue.arguments["x-delivery-limit"] = .int(Int64(deliveryLimit))
+        if let maxPriority = priorityQueues[name] {
+            queue.queueType = .classic
+            queue.maxPriority = Int(min(max(maxPriority, 1), 9))
+        } else {
+            queue.queueType = .quorum
+            queue.arguments["x-delivery-limit"] = .int(Int64(deliveryLimit))
+        }
         queue.arguments["x-dead-letter-exchange"] = .string("")
         queue.arguments["x-dead-letter-routing-key"] = .string(deadLetterQueue(for: name))
         return queue

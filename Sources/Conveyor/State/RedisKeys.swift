@@ -50,6 +50,9 @@ public struct RedisKeys: Sendable, Hashable {
     /// `P delayed:inflight`: ids being published (sorted set, score = ms after which the promotion is retried).
     public var delayedInFlight: String { prefix + "delayed:inflight" }
 
+    /// `P idem:<key>`: an idempotency key's reservation (hash: `id`, `state`, `pending_until_ms`; TTL the key's).
+    public func idempotency(_ key: String) -> String { prefix + "idem:" + key }
+
     /// The channel a worker listens on for revocations of the tasks it runs (the revoke script publishes the id).
     public func revokeChannel(worker id: String) -> String { prefix + "revoke:" + id }
 

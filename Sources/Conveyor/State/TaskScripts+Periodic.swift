@@ -1,7 +1,7 @@
 import ConveyorRedis
 
 extension TaskScripts {
-    // Periodic tasks: the leader lease and the per-tick guard (docs/PROTOCOL.md §7).
+    // Periodic tasks: the leader lease and the per-tick guard (docs/PROTOCOL.md §8).
     //
     // One worker of the fleet, the leader, submits the ticks; the lease is a hash with a fencing token from
     // `P periodic:fence`, and every write the leader makes checks that token, so a former leader that has not yet
