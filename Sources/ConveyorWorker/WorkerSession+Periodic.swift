@@ -37,6 +37,8 @@ struct PeriodicScheduler {
     var plans: [String: Plan] = [:]
     /// The client ticks are submitted through; connected when this worker first leads.
     var client: ConveyorClient?
+    /// After a failed plan (Redis unavailable), when to try again (Unix ms).
+    var planRetryAtMs: Int64 = 0
 
     struct Plan {
         /// The next tick to submit (Unix ms), `nil` if the schedule never fires again.
@@ -69,7 +71,9 @@ struct PeriodicScheduler {
             }
             if token != nil { await fireDue() }
             var wake = min(nextLeaseCheck, clock.now + .milliseconds(250))
-            if token != nil, let earliest = plans.values.compactMap(\.nextTick).min() {
+            // A tick waiting for a retry after a failure wakes the loop at the retry, not at once.
+            let due = plans.values.compactMap { plan in plan.nextTick.map { max($0, plan.retryAtMs) } }
+            if token != nil, let earliest = due.min() {
                 wake = min(wake, clock.now + .milliseconds(max(0, earliest - MillisecondClock.now())))
             }
             do {
@@ -121,7 +125,11 @@ struct PeriodicScheduler {
         for task in tasks {
             guard let token else { return }
             if plans[task.name] == nil {
-                guard let plan = await plan(task, token: token) else { continue }
+                guard MillisecondClock.now() >= planRetryAtMs else { continue }
+                guard let plan = await plan(task, token: token) else {
+                    planRetryAtMs = MillisecondClock.now() + 1_000
+                    continue
+                }
                 plans[task.name] = plan
             }
             guard var plan = plans[task.name] else { continue }
