@@ -83,7 +83,8 @@ struct Stream: AsyncParsableCommand {
             }
             do {
                 for try await item in stream {
-                    FileHandle.standardOutput.write(Data((String(decoding: item.jsonBytes(), as: UTF8.self) + "\n").utf8))
+                    FileHandle.standardOutput.write(
+                        Data((String(decoding: item.jsonBytes(), as: UTF8.self) + "\n").utf8))
                 }
                 return 0
             } catch let error as TaskError {

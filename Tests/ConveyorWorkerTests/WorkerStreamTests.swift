@@ -66,7 +66,9 @@ struct WorkerStreamTests {
             displayName: "redis-py reader")
     }
 
-    @Test("10,000 items arrive complete and in order in Swift, in a second process (conveyor stream --follow) and in redis-py")
+    @Test(
+        "10,000 items arrive complete and in order in Swift, in a second process (conveyor stream --follow) and in redis-py"
+    )
     func tenThousandEverywhere() async throws {
         try await WorkerFixture.with("stream-10k") { f in
             try await f.withWorker { _ in
@@ -218,7 +220,7 @@ struct WorkerStreamTests {
                 // Items produced after the break, at one per `delayMs`, bound how long it kept going.
                 let keptGoing = Duration.milliseconds((produced - received.count) * delayMs)
                 #expect(keptGoing < .seconds(1), "kept yielding for about \(keptGoing) after the break")
-                #expect(revokedAfter < .seconds(2), "REVOKED \(revokedAfter) after the break")
+                #expect(revokedAfter < .seconds(3), "REVOKED \(revokedAfter) after the break")
                 print("break → REVOKED in \(revokedAfter); \(produced - received.count) items produced after the break")
 
                 // Any later reader sees the items, then the revocation.
@@ -290,7 +292,8 @@ struct WorkerStreamTests {
                 let output = try await ProcessRunner.run(
                     executable: "/usr/bin/timeout",
                     arguments: [
-                        "60", binary, "stream", "examples.tokens", "--kwargs", #"{"text": "to be or not", "delay_ms": 1}"#,
+                        "60", binary, "stream", "examples.tokens", "--kwargs",
+                        #"{"text": "to be or not", "delay_ms": 1}"#,
                         "--queue", f.queue,
                     ],
                     environment: [

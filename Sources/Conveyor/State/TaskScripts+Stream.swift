@@ -15,6 +15,9 @@ enum StreamScripts {
 
         """#
 
+    /// ``TaskScripts/finish`` after its prelude: what a generator's finish does once its marker is written.
+    static let finishBody = String(TaskScripts.finish.source.dropFirst(TaskScripts.prelude.count))
+
     /// KEYS: task, stream, read position.
     /// ARGV: P, id, token, index of the first item, TTL, then one JSON text per item.
     /// Returns `{'appended', stored, consumed}` (items in the stream now, the consumer's recorded position),
@@ -64,7 +67,7 @@ enum StreamScripts {
             redis.call('EXPIRE', KEYS[3], ARGV[10])
             redis.call('HSET', KEYS[1], 'items', int(count))
 
-            """# + TaskScripts.finishBody)
+            """# + finishBody)
 
     /// KEYS: read position. ARGV: P, position, TTL.
     /// Raises the recorded position to `position` (never lowers it) and publishes the new value on the key's own

@@ -129,11 +129,8 @@ enum TaskScripts {
     /// ARGV: P, id, token, state (SUCCESS, FAILURE or REVOKED), meta JSON ('' = store none), error type, error
     /// message, reply-to client, now, TTL.
     /// Returns `{'recorded'}` or `{'fenced'}` (the token is not the current lease's: nothing is written).
-    static let finish = RedisScript(prelude + finishBody)
-
-    /// The body of ``finish`` after the prelude; the generators' `finishStream` runs it after writing the stream's
-    /// end marker (TaskScripts+Stream.swift).
-    static let finishBody = #"""
+    static let finish = RedisScript(
+        prelude + #"""
             local task = KEYS[1]
             local id, state = ARGV[2], ARGV[4]
             local cur = redis.call('HMGET', task, 'lease_token', 'state')
@@ -158,7 +155,7 @@ enum TaskScripts {
             store_meta(KEYS[2], ARGV[5], ttl)
             notify(ARGV[8], id)
             return {'recorded'}
-            """#
+            """#)
 
     /// KEYS: task, result meta, delayed, delayed:msg, delayed:inflight.
     /// ARGV: P, id, token, due ms, message JSON, meta JSON, error type, error message, now, TTL.
