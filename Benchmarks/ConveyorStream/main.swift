@@ -10,7 +10,8 @@
 // - time to first item: from the generator's first `yield` call (taken just before it) to the consumer's
 //   `next()` returning item 0, with the consumer already waiting in its blocking XREAD (the generator sleeps
 //   50 ms before its first yield, so it is); median and p90 over K generators;
-// - submit to first item: from `client.stream(...)` being called to item 0 arriving (message, claim, first write).
+// - submit to first item: from `client.stream(...)` being called to item 0 arriving, for a generator that yields at
+//   once (the message through RabbitMQ, the claim, the first write); median and p90 over K more generators.
 // Prints one JSON line; progress goes to stderr. Keys and the queue are deleted at the end.
 import BenchmarkSupport
 import Conveyor
@@ -161,7 +162,13 @@ await withTaskGroup(of: Void.self) { group in
         do { try await worker.run() } catch { diagnose("\(program): worker: \(error)") }
     }
     do {
-        // Warm-up: the queue, the worker's consumer, the scripts, the dedicated connections.
+        // Submit only once the worker consumes: it declares the queue first.
+        let deadline = ContinuousClock.now + .seconds(60)
+        while (try await client.broker.queueInfo(queue))?.consumerCount ?? 0 < 1 {
+            guard ContinuousClock.now < deadline else { throw BenchError("the worker did not start consuming") }
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        // Warm-up: the scripts, the dedicated connections, the worker's first run.
         ids.append(try await round(client, queue: queue, items: 1_000, pauseMs: 0, bound: 0).id)
         var throughput: [Round] = []
         for index in 0..<options.rounds {
@@ -176,8 +183,14 @@ await withTaskGroup(of: Void.self) { group in
             first.append(result)
             ids.append(result.id)
         }
+        var submitted: [Round] = []
+        for _ in 0..<options.firstItemRounds {
+            let result = try await round(client, queue: queue, items: 1, pauseMs: 0, bound: 0)
+            submitted.append(result)
+            ids.append(result.id)
+        }
         let firstItem = first.map(\.firstItem).sorted()
-        let submitToFirst = first.map(\.submitToFirstItem).sorted()
+        let submitToFirst = submitted.map(\.submitToFirstItem).sorted()
         figures = [
             "benchmark": "stream",
             "items": options.items,

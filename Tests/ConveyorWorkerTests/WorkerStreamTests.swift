@@ -13,7 +13,8 @@ import Glibc
 
 /// Generators against the real servers: items reach every reader in order, errors and cancellation arrive in order,
 /// a crash adds no item twice, and the backpressure bound holds.
-@Suite("Worker: generators (streams)")
+// A lost wakeup or a reader that never sees the end would hang a test: the limit fails it instead.
+@Suite("Worker: generators (streams)", .timeLimit(.minutes(2)))
 struct WorkerStreamTests {
     /// Reads a generator's stream with redis-py's XREAD, as docs/PROTOCOL.md shows, and prints one JSON line.
     static let pythonReader = #"""

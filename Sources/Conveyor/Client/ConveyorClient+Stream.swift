@@ -21,7 +21,8 @@ extension ConveyorClient {
         let id = try await publishStream(
             name: Definition.name, args: [], kwargs: try Definition.encodeInput(input),
             options: options ?? Definition.defaultOptions, backpressure: backpressure)
-        return ConveyorStream(id: id, client: self, cancelsOnEarlyExit: true, recordsPosition: backpressure != nil)
+        return ConveyorStream(
+            id: id, client: self, cancelsOnEarlyExit: true, recordEvery: backpressure.map { max(1, $0 / 4) })
     }
 
     /// Submits a generator by name with raw JSON arguments and returns its items as JSON values.
@@ -33,18 +34,19 @@ extension ConveyorClient {
     ) async throws -> ConveyorStream<JSONValue> {
         let id = try await publishStream(
             name: name, args: args, kwargs: kwargs, options: options, backpressure: backpressure)
-        return ConveyorStream(id: id, client: self, cancelsOnEarlyExit: true, recordsPosition: backpressure != nil)
+        return ConveyorStream(
+            id: id, client: self, cancelsOnEarlyExit: true, recordEvery: backpressure.map { max(1, $0 / 4) })
     }
 
     /// The items of generator `id`, submitted anywhere (another process, a Python producer), from its first item,
     /// whether it is still queued, running or finished. Stopping early leaves the generator running.
     ///
-    /// - Parameter recordsPosition: record this reader's position, for a generator submitted with a backpressure
-    ///   bound whose submitter does not read it.
+    /// - Parameter recordsPosition: record this reader's position (after every item), for a generator submitted with
+    ///   a backpressure bound whose submitter does not read it.
     public func follow<Element: Decodable & Sendable>(
         _ id: String, as element: Element.Type = JSONValue.self, recordsPosition: Bool = false
     ) -> ConveyorStream<Element> {
-        ConveyorStream(id: id, client: self, cancelsOnEarlyExit: false, recordsPosition: recordsPosition)
+        ConveyorStream(id: id, client: self, cancelsOnEarlyExit: false, recordEvery: recordsPosition ? 1 : nil)
     }
 
     /// Item `index` (from 0) of generator `id`, waiting until it is produced.

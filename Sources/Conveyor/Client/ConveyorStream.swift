@@ -24,13 +24,14 @@ public struct ConveyorStream<Element: Decodable & Sendable>: AsyncSequence, Send
     public let id: String
     let client: ConveyorClient
     let cancelsOnEarlyExit: Bool
-    let recordsPosition: Bool
+    /// Record the read position every this many items (and whenever the reader has caught up); `nil`: never.
+    let recordEvery: Int?
 
-    init(id: String, client: ConveyorClient, cancelsOnEarlyExit: Bool, recordsPosition: Bool) {
+    init(id: String, client: ConveyorClient, cancelsOnEarlyExit: Bool, recordEvery: Int?) {
         self.id = id
         self.client = client
         self.cancelsOnEarlyExit = cancelsOnEarlyExit
-        self.recordsPosition = recordsPosition
+        self.recordEvery = recordEvery.map { Swift.max(1, $0) }
     }
 
     /// The task's final result, the number of items it produced.
@@ -121,9 +122,11 @@ public final class StreamReader<Element: Decodable & Sendable> {
     }
 
     private func advance() async throws -> StreamItem<Element>? {
-        // The item handed out last has been consumed now: record that before reading on, so a producer held at its
-        // bound resumes as the consumer reads.
-        if stream.recordsPosition, handedOut > recorded {
+        // The items handed out so far have been consumed now. Recording that wakes a producer held at its bound; it
+        // is done every quarter bound, and always before waiting for more (the producer may be waiting for it).
+        if let every = stream.recordEvery, handedOut > recorded,
+            handedOut - recorded >= every || bufferIndex >= buffer.count
+        {
             try await stream.client.store.recordStreamRead(stream.id, position: handedOut)
             recorded = handedOut
         }
