@@ -12,6 +12,8 @@
 //   50 ms before its first yield, so it is); median and p90 over K generators;
 // - submit to first item: from `client.stream(...)` being called to item 0 arriving, for a generator that yields at
 //   once (the message through RabbitMQ, the claim, the first write); median and p90 over K more generators.
+// The reference, in the same run with rounds alternating which goes first: the same items through Redis alone
+// (pipelined XADD batches, one XREAD reader), so the figures read as a ratio on a shared machine.
 // Prints one JSON line; progress goes to stderr. Keys and the queue are deleted at the end.
 import BenchmarkSupport
 import Conveyor
@@ -107,6 +109,45 @@ func round(_ client: ConveyorClient, queue: String, items: Int, pauseMs: Int, bo
         submitToFirstItem: (firstArrival - submitted).secondsDouble, id: stream.id)
 }
 
+/// The reference, Redis alone: the same items written as pipelined `XADD`s in batches of 1,000 (one `send(batch:)`
+/// awaited per batch) and read with `XREAD COUNT 1000 BLOCK` on a dedicated connection, each item parsed as JSON.
+/// Returns items/s from the first write to the last item read.
+func rawRound(_ redis: RedisClient, key: String, items: Int) async throws -> Double {
+    let started = ContinuousClock.now
+    try await withThrowingTaskGroup(of: Void.self) { group in
+        group.addTask {
+            var index = 0
+            while index < items {
+                let end = min(index + 1_000, items)
+                let commands = (index..<end).map { RedisCommand("XADD", key, "0-\($0 + 1)", "item", "\($0)") }
+                for result in try await redis.send(batch: commands) { _ = try result.get() }
+                index = end
+            }
+        }
+        group.addTask {
+            var after = "0-0"
+            var seen = 0
+            while seen < items {
+                let read = try await redis.withDedicatedConnection { connection in
+                    try await connection.xread(
+                        [(key: key, after: after)], count: 1_000, block: .seconds(1), timeout: .seconds(10))
+                }
+                for entry in read[key] ?? [] {
+                    guard case .int(let value) = try JSONValue(json: entry["item"] ?? []), value == seen else {
+                        throw BenchError("raw item \(seen) is wrong")
+                    }
+                    seen += 1
+                    after = entry.id
+                }
+            }
+        }
+        try await group.waitForAll()
+    }
+    let rate = Double(items) / (ContinuousClock.now - started).secondsDouble
+    _ = try await redis.del(key)
+    return rate
+}
+
 extension Duration {
     var secondsDouble: Double {
         let (seconds, attoseconds) = components
@@ -171,11 +212,20 @@ await withTaskGroup(of: Void.self) { group in
         // Warm-up: the scripts, the dedicated connections, the worker's first run.
         ids.append(try await round(client, queue: queue, items: 1_000, pauseMs: 0, bound: 0).id)
         var throughput: [Round] = []
+        var raw: [Double] = []
         for index in 0..<options.rounds {
+            // Alternate which goes first, so neither always meets a warmer (or more tired) Redis.
+            if index % 2 == 0 {
+                raw.append(try await rawRound(client.redis, key: prefix + "raw", items: options.items))
+            }
             let result = try await round(client, queue: queue, items: options.items, pauseMs: 0, bound: options.bound)
             throughput.append(result)
             ids.append(result.id)
-            diagnose("\(program): round \(index + 1): \(Int(result.itemsPerSecond)) items/s")
+            if index % 2 == 1 {
+                raw.append(try await rawRound(client.redis, key: prefix + "raw", items: options.items))
+            }
+            diagnose(
+                "\(program): round \(index + 1): \(Int(result.itemsPerSecond)) items/s, Redis alone \(Int(raw[index]))")
         }
         var first: [Round] = []
         for _ in 0..<options.firstItemRounds {
@@ -198,6 +248,10 @@ await withTaskGroup(of: Void.self) { group in
             "bound": options.bound,
             "items_per_s": rounded(median(throughput.map(\.itemsPerSecond))),
             "items_per_s_rounds": throughput.map { rounded($0.itemsPerSecond) },
+            "raw_redis_items_per_s": rounded(median(raw)),
+            "raw_redis_items_per_s_rounds": raw.map { rounded($0) },
+            "ratio_to_raw": rounded(median(throughput.map(\.itemsPerSecond)) / max(1, median(raw)), 3),
+            "ratio_to_raw_rounds": zip(throughput, raw).map { rounded($0.0.itemsPerSecond / max(1, $0.1), 3) },
             "first_item_rounds": options.firstItemRounds,
             "first_item_p50_ms": rounded(quantile(sorted: firstItem, 0.5) * 1000, 3),
             "first_item_p90_ms": rounded(quantile(sorted: firstItem, 0.9) * 1000, 3),
