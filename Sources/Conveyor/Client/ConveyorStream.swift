@@ -76,7 +76,7 @@ public struct StreamItems<Value: Decodable & Sendable>: AsyncSequence, Sendable 
 ///
 /// A class so that dropping an iterator before the end (`break`) is noticed: its `deinit` cancels the generator when
 /// the stream asks for that.
-public final class StreamReader<Element: Decodable & Sendable> {
+final class StreamReader<Element: Decodable & Sendable> {
     /// How long one `XREAD` blocks; between blocks the task's state is checked, so a generator that ended without
     /// a marker (dead-lettered, revoked before it ran) ends the iteration instead of hanging it.
     static var block: Duration { .seconds(1) }
