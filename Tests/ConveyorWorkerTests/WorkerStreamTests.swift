@@ -106,6 +106,17 @@ struct WorkerStreamTests {
                     print("redis-py reader skipped: \(CeleryPython.skipMessage)")
                 }
 
+                // Items by index, with their indices.
+                #expect(
+                    try await f.client.streamItem(stream.id, index: 9_999, as: Int.self, timeout: .seconds(10)) == 9_999
+                )
+                var indices = 0
+                for try await item in f.client.follow(stream.id, as: Int.self).items {
+                    #expect(item.index == item.value)
+                    indices += 1
+                }
+                #expect(indices == total)
+
                 // Celery clients see the final state and the count.
                 let meta = try #require(try await f.client.result(stream.id))
                 #expect(meta.state == .success)
@@ -147,6 +158,11 @@ struct WorkerStreamTests {
                 #expect(late == [0, 1, 2, 3, 4])
                 #expect(try await Self.streamTop(f, stream.id) == (6, true))
 
+                // An item the generator never produced is an error, not a wait.
+                await #expect(throws: TaskError.self) {
+                    _ = try await f.client.streamItem(stream.id, index: 7, timeout: .seconds(10))
+                }
+
                 let status = try await f.client.status(stream.id)
                 #expect(status.state == .failure)
                 let meta = try #require(try await f.client.result(stream.id))
@@ -156,6 +172,30 @@ struct WorkerStreamTests {
                 }
                 #expect(result["items"] == 5)
                 #expect(result["exc_type"] == "ExampleError")
+            }
+        }
+    }
+
+    @Test("a retried generator runs again from its start and continues where it stopped: no item twice")
+    func retryContinues() async throws {
+        var registry = Examples.registry
+        registry.registerStream(name: "test.retry-once") { _, _, stream in
+            let first = stream.task.retries == 0
+            for value in 0..<10 {
+                try await stream.yield(.int(Int64(value)))
+                if first && value == 4 { throw stream.task.retry(after: .milliseconds(50), reason: "once") }
+            }
+        }
+        try await WorkerFixture.with("stream-retry") { f in
+            try await f.withWorker(registry: registry) { _ in
+                let stream = try await f.client.stream(name: "test.retry-once", options: .init(queue: f.queue))
+                var received: [JSONValue] = []
+                for try await value in stream { received.append(value) }
+                #expect(received == (0..<10).map { JSONValue.int(Int64($0)) })
+                #expect(try await Self.streamTop(f, stream.id) == (11, true))
+                let status = try await f.client.status(stream.id)
+                #expect(status.state == .success)
+                #expect(status.retries == 1)
             }
         }
     }
