@@ -131,6 +131,15 @@ let package = Package(
             ],
             path: "Benchmarks/ConveyorEndToEnd"
         ),
+        // Generators end to end: items/s from one generator to one consumer, and time to first item.
+        .executableTarget(
+            name: "ConveyorStreamBenchmark",
+            dependencies: [
+                "BenchmarkSupport", "Conveyor", "ConveyorWorker", "ConveyorRedis", "ConveyorIO",
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Benchmarks/ConveyorStream"
+        ),
         // The command-line tool.
         .executableTarget(
             name: "conveyor",

@@ -104,6 +104,49 @@ public enum Examples {
         public typealias Output = Double
     }
 
+    /// `examples.count(n, delay_ms = 0)`, a generator: yields `0..<n`, waiting `delay_ms` before each item.
+    public enum Count: StreamDefinition {
+        public static let name = "examples.count"
+        public static let argumentNames = ["n", "delay_ms"]
+        public struct Input: Codable, Sendable {
+            public var n: Int
+            /// Milliseconds before each item.
+            public var delayMs: Int?
+            public init(n: Int, delayMs: Int? = nil) {
+                self.n = n
+                self.delayMs = delayMs
+            }
+            enum CodingKeys: String, CodingKey {
+                case n
+                case delayMs = "delay_ms"
+            }
+        }
+        public typealias Output = Int
+        public typealias Element = Int
+    }
+
+    /// `examples.tokens(text, delay_ms = 20)`, a generator: yields the words of `text`, one every `delay_ms`, as a
+    /// language model streams tokens.
+    public enum Tokens: StreamDefinition {
+        public static let name = "examples.tokens"
+        public static let argumentNames = ["text", "delay_ms"]
+        public struct Input: Codable, Sendable {
+            public var text: String
+            /// Milliseconds before each word.
+            public var delayMs: Int?
+            public init(text: String, delayMs: Int? = nil) {
+                self.text = text
+                self.delayMs = delayMs
+            }
+            enum CodingKeys: String, CodingKey {
+                case text
+                case delayMs = "delay_ms"
+            }
+        }
+        public typealias Output = Int
+        public typealias Element = String
+    }
+
     /// What `examples.fail` throws.
     public struct ExampleError: Error, Sendable, CustomStringConvertible {
         public var message: String
@@ -151,6 +194,25 @@ public enum Examples {
             try await Task.sleep(for: .milliseconds(Int64(max(0, input.seconds) * 1000)))
             try await mark("e")
             return input.seconds
+        }
+        registerStreams(into: &registry)
+    }
+
+    /// Registers the example generators' implementations (part of ``register(into:)``).
+    public static func registerStreams(into registry: inout TaskRegistry) {
+        registry.registerStream(Count.self) { input, stream in
+            let delay = Duration.milliseconds(max(0, input.delayMs ?? 0))
+            for value in 0..<max(0, input.n) {
+                if delay > .zero { try await Task.sleep(for: delay) }
+                try await stream.yield(value)
+            }
+        }
+        registry.registerStream(Tokens.self) { input, stream in
+            let delay = Duration.milliseconds(max(0, input.delayMs ?? 20))
+            for word in input.text.split(whereSeparator: \.isWhitespace) {
+                try await Task.sleep(for: delay)
+                try await stream.yield(String(word))
+            }
         }
     }
 

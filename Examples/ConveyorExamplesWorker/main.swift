@@ -6,7 +6,7 @@ import Foundation
 import Logging
 
 /// `conveyor-examples-worker`: a worker that runs the example tasks (examples.noop, add, sleep, fail, progress,
-/// record). Servers come from `CONVEYOR_BROKER_URL` and `CONVEYOR_REDIS_URL`.
+/// record) and generators (examples.count, tokens). Servers come from `CONVEYOR_BROKER_URL` and `CONVEYOR_REDIS_URL`.
 @main
 struct ExamplesWorkerCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(

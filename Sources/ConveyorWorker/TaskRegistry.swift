@@ -68,6 +68,8 @@ struct RegisteredTask: Sendable {
     let argumentNames: [String]
     /// Throws ``TaskInputError`` when the envelope's arguments do not decode as the input.
     let prepare: @Sendable (TaskEnvelope) throws -> Run
+    /// `stream` for a generator, whose outcome is recorded together with its stream's end marker.
+    var kind: TaskKind = .task
 }
 
 /// How a task runs: its retry policy, default time limits, and fleet-wide rate limit and concurrency cap.

@@ -160,9 +160,7 @@ extension WorkerSession {
     ) async {
         do {
             let recorded = try await persistently("finish") {
-                try await store.finish(
-                    envelope.id, token: token, outcome: outcome, replyTo: envelope.replyTo,
-                    storeResult: !envelope.ignoreResult)
+                try await recordFinish(envelope, token: token, outcome: outcome)
             }
             if recorded == .fenced { context.logger.warning("outcome fenced: another run owns the task now") }
             _ = delivery.ack()

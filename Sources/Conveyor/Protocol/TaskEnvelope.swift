@@ -115,6 +115,9 @@ public enum ConveyorHeader: String, Sendable, CaseIterable {
     case rateLimitKey = "rate_limit_key"
     /// When the producer sent the message (Unix ms), for the time-spent-queued metric.
     case sentMs = "sent_ms"
+    /// A generator's backpressure bound: at most this many items produced but not yet read by the consumer that
+    /// records its position (docs/PROTOCOL.md, "Generators").
+    case streamBound = "stream_bound"
     /// Why a message was dead-lettered, a short code (set on the copy in the dead-letter queue): `malformed`,
     /// `unknown-task`, `invalid-input`, `payload-too-large`, `delivery-limit`.
     case deadLetterReason = "dead_letter_reason"

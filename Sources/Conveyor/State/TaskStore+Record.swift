@@ -63,6 +63,17 @@ extension TaskStore {
         _ id: String, token: Int64, outcome: TaskOutcome, replyTo: String? = nil, storeResult: Bool = true,
         extended: CeleryResultMeta.Extended? = nil, now: Int64? = nil
     ) async throws -> RecordOutcome {
+        try await record(
+            outcome, of: id, token: token, script: TaskScripts.finish, keys: [keys.task(id), keys.result(id)],
+            replyTo: replyTo, storeResult: storeResult, extended: extended, now: now)
+    }
+
+    /// ``finish(_:token:outcome:replyTo:storeResult:extended:now:)`` with `script`, which takes the finish script's
+    /// arguments (a generator's finish also writes its end marker).
+    func record(
+        _ outcome: TaskOutcome, of id: String, token: Int64, script: RedisScript, keys scriptKeys: [String],
+        replyTo: String?, storeResult: Bool, extended: CeleryResultMeta.Extended?, now: Int64?
+    ) async throws -> RecordOutcome {
         let state = outcome.state
         var meta: [UInt8] = []
         var errorType = ""
@@ -96,7 +107,7 @@ extension TaskStore {
             }
         }
         let reply = try await run(
-            TaskScripts.finish, keys: [keys.task(id), keys.result(id)],
+            script, keys: scriptKeys,
             arguments: [
                 keys.prefix, id, token, state.rawValue, meta, errorType, errorMessage, replyTo ?? "", now ?? 0,
                 resultTTLSeconds,
