@@ -21,7 +21,9 @@ extension TaskRegistry {
         _ definition: Definition.Type, options: TaskRunOptions = TaskRunOptions(),
         _ body: @escaping @Sendable (Definition.Input, StreamContext<Definition.Element>) async throws -> Void
     ) {
-        var task = RegisteredTask(name: Definition.name, options: options) { envelope in
+        var task = RegisteredTask(
+            name: Definition.name, options: options, argumentNames: Definition.argumentNames
+        ) { envelope in
             let input = try Definition.decodeInput(from: envelope)
             let bound = StreamProducer.bound(of: envelope)
             return { context in
@@ -44,7 +46,7 @@ extension TaskRegistry {
                 _ args: [JSONValue], _ kwargs: [String: JSONValue], StreamContext<JSONValue>
             ) async throws -> Void
     ) {
-        var task = RegisteredTask(name: name, options: options) { envelope in
+        var task = RegisteredTask(name: name, options: options, argumentNames: []) { envelope in
             let bound = StreamProducer.bound(of: envelope)
             return { context in
                 let producer = StreamProducer(context: context, bound: bound)
