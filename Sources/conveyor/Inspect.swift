@@ -6,7 +6,7 @@ import Foundation
 struct Inspect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the live workers, or the queues' depths and consumers.",
-        subcommands: [Workers.self, Queues.self])
+        subcommands: [Workers.self, Queues.self, Alive.self])
 
     struct Workers: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
