@@ -1,5 +1,6 @@
 import ArgumentParser
 import Conveyor
+import ConveyorIO
 import ConveyorRedis
 import Foundation
 import Logging

@@ -18,4 +18,9 @@ chown rabbitmq:rabbitmq "$conf" "$data/enabled_plugins" "$data"
 export RABBITMQ_CONFIG_FILE=$conf RABBITMQ_ENABLED_PLUGINS_FILE=$data/enabled_plugins
 # The health check's CLI calls run in other processes: give them the same files.
 printf 'CONFIG_FILE=%s\nENABLED_PLUGINS_FILE=%s\n' "$conf" "$data/enabled_plugins" >/etc/rabbitmq/rabbitmq-env.conf
+# The server runs as the rabbitmq user (home /var/lib/rabbitmq, where its Erlang cookie lives), in the foreground.
+if [ "${1:-}" = rabbitmq-server ]; then
+    shift
+    set -- runuser -u rabbitmq -- /usr/lib/rabbitmq/bin/rabbitmq-server "$@"
+fi
 exec "$@"
