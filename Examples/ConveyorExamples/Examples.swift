@@ -15,16 +15,20 @@ public enum Examples {
         public typealias Output = JSONValue
     }
 
-    /// `examples.add(a, b)` → `a + b`.
+    /// `examples.add(a, b)` → `a + b`; with the keyword argument `delay` (seconds), after sleeping that long
+    /// (cancellable), so a demo's tasks can be kept in flight long enough to stop workers and servers under them.
     public enum Add: TaskDefinition {
         public static let name = "examples.add"
         public static let argumentNames = ["a", "b"]
         public struct Input: Codable, Sendable {
             public var a: Int
             public var b: Int
-            public init(a: Int, b: Int) {
+            /// Seconds to sleep before answering; absent (and not sent) unless set.
+            public var delay: Double?
+            public init(a: Int, b: Int, delay: Double? = nil) {
                 self.a = a
                 self.b = b
+                self.delay = delay
             }
         }
         public typealias Output = Int
@@ -161,7 +165,12 @@ public enum Examples {
     ) {
         func options(_ name: String) -> TaskRunOptions { tasks.contains(name) ? limited : TaskRunOptions() }
         registry.register(Noop.self, options: options(Noop.name)) { _, _ in .null }
-        registry.register(Add.self, options: options(Add.name)) { input, _ in input.a + input.b }
+        registry.register(Add.self, options: options(Add.name)) { input, _ in
+            if let delay = input.delay, delay > 0 {
+                try await Task.sleep(for: .milliseconds(Int64(delay * 1000)))
+            }
+            return input.a + input.b
+        }
         registry.register(Sleep.self, options: options(Sleep.name)) { input, _ in
             try await Task.sleep(for: .milliseconds(Int64(max(0, input.seconds) * 1000)))
             return input.seconds

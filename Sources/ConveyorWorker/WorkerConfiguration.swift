@@ -11,7 +11,9 @@ public struct WorkerConfiguration: Sendable {
     /// Execution slots: how many tasks run at once. Each queue's prefetch equals it, so the worker never holds
     /// more messages than it can run (DESIGN §5.5).
     public var concurrency: Int
-    /// This worker's id in Redis (leases, heartbeats): `conveyor@<host>.<pid>` unless set.
+    /// This worker's id in Redis (leases, heartbeats): `conveyor@<host>.<pid>.<random hex>` unless set. Host and
+    /// pid alone repeat across containers that share the host's name (host networking) and start their processes
+    /// at the same pid, and two workers under one id would take each other's leases.
     public var workerID: String
     /// How long a claim lasts without renewal. Heartbeats renew it; after a crash, the task runs elsewhere once it
     /// has passed.
@@ -49,7 +51,8 @@ public struct WorkerConfiguration: Sendable {
         self.queues = queues.isEmpty ? [conveyor.defaultQueue] : queues
         self.concurrency = max(1, concurrency)
         let info = ProcessInfo.processInfo
-        self.workerID = workerID ?? "conveyor@\(info.hostName).\(info.processIdentifier)"
+        let suffix = String(UInt32.random(in: .min ... .max), radix: 16)
+        self.workerID = workerID ?? "conveyor@\(info.hostName).\(info.processIdentifier).\(suffix)"
         self.lease = lease
         self.heartbeatInterval = heartbeatInterval
         self.gracePeriod = gracePeriod

@@ -39,11 +39,21 @@ struct Demo: AsyncParsableCommand {
             valueName: "seconds"))
     var workerTimeout: Double = 30
 
+    @Option(
+        name: .customLong("task-delay"),
+        help: ArgumentHelp(
+            "Seconds each task sleeps before adding (examples.add's delay), to keep tasks in flight.",
+            valueName: "seconds"))
+    var taskDelay: Double = 0
+
     @OptionGroup var output: OutputOptions
     @OptionGroup var servers: ServerOptions
 
     func validate() throws {
         if count < 1 { throw ValidationError("--count must be at least 1") }
+        guard taskDelay >= 0, taskDelay.isFinite else {
+            throw ValidationError("--task-delay must be zero or more seconds")
+        }
         if batch < 1 { throw ValidationError("--batch must be at least 1") }
         if queue.isEmpty { throw ValidationError("--queue is empty") }
         guard timeout > 0, timeout.isFinite else { throw ValidationError("--timeout must be a positive number") }
@@ -132,7 +142,9 @@ struct Demo: AsyncParsableCommand {
 
     private func runTasks(_ client: ConveyorClient) async throws -> Summary {
         let inputs = (0..<count).map { _ in
-            Examples.Add.Input(a: Int.random(in: 0..<1_000_000), b: Int.random(in: 0..<1_000_000))
+            Examples.Add.Input(
+                a: Int.random(in: 0..<1_000_000), b: Int.random(in: 0..<1_000_000),
+                delay: taskDelay > 0 ? taskDelay : nil)
         }
         let options = TaskOptions(queue: queue)
         let started = ContinuousClock.now

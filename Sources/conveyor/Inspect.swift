@@ -7,8 +7,8 @@ import Foundation
 struct Inspect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Show the live workers, the queues' depths and consumers, the tasks waiting to be due, the task limits or the periodic schedules.",
-        subcommands: [Workers.self, Queues.self, Scheduled.self, Limits.self, Periodic.self])
+            "Show the live workers, the queues' depths and consumers, the tasks waiting to be due, the task limits, the periodic schedules, or whether a worker here is alive.",
+        subcommands: [Workers.self, Queues.self, Scheduled.self, Limits.self, Periodic.self, Alive.self])
 
     struct Workers: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
