@@ -200,6 +200,24 @@ struct AdmissionDelayTests {
         }
     }
 
+    @Test("a message published with a future eta (as other producers do) is parked by the worker and runs when due")
+    func publishedETAIsParked() async throws {
+        try await WorkerFixture.with("eta-parked") { f in
+            try await f.withWorker { _ in
+                let eta = Date().addingTimeInterval(1.5)
+                let envelope = TaskEnvelope(task: "examples.add", kwargs: ["a": 2, "b": 3], eta: eta)
+                try await f.publish(envelope)
+                try await eventually("parked in the delay set", timeout: .seconds(5)) {
+                    try await f.store.scheduledTime(envelope.id) != nil
+                }
+                #expect(try await f.store.scheduledTime(envelope.id) == MillisecondClock.milliseconds(eta))
+                let status = try await f.awaitState(envelope.id, .success)
+                #expect(try #require(status.startedMs) >= MillisecondClock.milliseconds(eta))
+                #expect(try await f.store.scheduledTime(envelope.id) == nil)
+            }
+        }
+    }
+
     @Test("a task still queued after its expiry is REVOKED (expired) and never runs")
     func expiredWhileQueued() async throws {
         try await WorkerFixture.with("expired-queued") { f in
