@@ -1,4 +1,5 @@
 import ConveyorAMQP
+import ConveyorRedis
 import ConveyorTestSupport
 import Foundation
 import Testing
@@ -169,18 +170,22 @@ struct ClientSubmitTests {
         }
     }
 
-    @Test("countdown is written as the envelope's eta")
+    @Test("countdown puts the task in the delay set, due at the eta its message carries, and publishes nothing yet")
     func countdownSetsETA() async throws {
         try await ClientFixture.with { fixture in
             let queue = fixture.queue()
             let before = Date()
-            _ = try await fixture.client.submit(
+            let ref = try await fixture.client.submit(
                 Add.self, .init(a: 1, b: 1), options: .init(queue: queue, countdown: 60))
-            let (consumer, deliveries) = try await fixture.take(queue, count: 1)
-            _ = deliveries[0].ack()
-            await consumer.cancel()
-            let eta = try #require(try ClientFixture.envelope(of: deliveries[0]).eta)
+            #expect(try await fixture.admin.queueInfo(queue)?.messageCount == 0)
+            let store = fixture.client.store
+            let due = try #require(try await store.scheduledTime(ref.id))
+            let stored = try await fixture.client.redis.send(RedisCommand("HGET", store.keys.delayedMessages, ref.id))
+            let message = try DelayedMessage(json: try #require(stored.bytes))
+            #expect(message.routingKey == queue)
+            let eta = try #require(try message.envelope().eta)
             #expect(eta.timeIntervalSince(before) > 55 && eta.timeIntervalSince(before) < 65)
+            #expect(due == MillisecondClock.milliseconds(eta))
         }
     }
 

@@ -35,6 +35,14 @@ struct AdmissionPriorityTests {
         }
     }
 
+    @Test("CONVEYOR_PRIORITY_QUEUES names the priority queues, each with an optional highest priority")
+    func priorityQueuesFromEnvironment() {
+        #expect(TaskQueueTopology.parsePriorityQueues("urgent, images:5,bad:12,:3,") == ["urgent": 9, "images": 5])
+        let configuration = ConveyorConfiguration.fromEnvironment(["CONVEYOR_PRIORITY_QUEUES": "urgent"])
+        #expect(configuration.topology.priorityQueues == ["urgent": 9])
+        #expect(ConveyorConfiguration.fromEnvironment([:]).topology.priorityQueues.isEmpty)
+    }
+
     static func run(
         _ f: WorkerFixture, producer: ConveyorClient, queue: String, topology: TaskQueueTopology
     ) async throws {

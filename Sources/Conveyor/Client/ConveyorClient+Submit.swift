@@ -72,6 +72,14 @@ extension ConveyorClient {
         return ObjectRef(id: id, client: self, submittedHere: here)
     }
 
+    /// Submits one task under the admission rules of `options` and returns its id
+    /// (``admit(name:args:kwargs:options:)``).
+    func publish(
+        name: String, args: [JSONValue], kwargs: [String: JSONValue], options: TaskOptions
+    ) async throws -> String {
+        try await admit(name: name, args: args, kwargs: kwargs, options: options).id
+    }
+
     /// Publishes one task message (mandatory, confirmed).
     func publish(_ outgoing: AMQPOutgoing) async throws {
         try await broker.publish(

@@ -56,7 +56,8 @@ public struct ConveyorConfiguration: Sendable {
     }
 
     /// A configuration from `CONVEYOR_BROKER_URL` (several URLs separated by `,` or `;`), `CONVEYOR_REDIS_URL`,
-    /// `CONVEYOR_PREFIX` and `CONVEYOR_RESULT_PREFIX` (Celery's `global_keyprefix` for result keys), with the local
+    /// `CONVEYOR_PREFIX`, `CONVEYOR_RESULT_PREFIX` (Celery's `global_keyprefix` for result keys) and
+    /// `CONVEYOR_PRIORITY_QUEUES` (``TaskQueueTopology/priorityQueues``: `urgent,images:5`), with the local
     /// defaults for the ones not set.
     public static func fromEnvironment(
         _ environment: [String: String] = ProcessInfo.processInfo.environment
@@ -71,6 +72,9 @@ public struct ConveyorConfiguration: Sendable {
         if let redis = environment["CONVEYOR_REDIS_URL"], !redis.isEmpty { configuration.redisURL = redis }
         if let prefix = environment["CONVEYOR_PREFIX"], !prefix.isEmpty { configuration.keyPrefix = prefix }
         if let prefix = environment["CONVEYOR_RESULT_PREFIX"] { configuration.resultKeyPrefix = prefix }
+        if let queues = environment["CONVEYOR_PRIORITY_QUEUES"] {
+            configuration.topology.priorityQueues = TaskQueueTopology.parsePriorityQueues(queues)
+        }
         return configuration
     }
 }

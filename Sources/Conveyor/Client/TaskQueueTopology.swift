@@ -1,4 +1,5 @@
 import ConveyorAMQP
+import Foundation
 
 /// How Conveyor finds or creates a task queue; producers and workers use the same rules.
 ///
@@ -21,6 +22,25 @@ public struct TaskQueueTopology: Sendable, Hashable {
     public init(deliveryLimit: Int = 10, priorityQueues: [String: UInt8] = [:]) {
         self.deliveryLimit = deliveryLimit
         self.priorityQueues = priorityQueues
+    }
+
+    /// Priority queues from text such as `urgent,images:5`: comma-separated names, each with an optional
+    /// `:max` (1–9, default 9). Entries that do not parse are skipped.
+    public static func parsePriorityQueues(_ text: String) -> [String: UInt8] {
+        var queues: [String: UInt8] = [:]
+        for entry in text.split(separator: ",") {
+            let parts = entry.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false).map {
+                $0.trimmingCharacters(in: .whitespaces)
+            }
+            guard let name = parts.first, !name.isEmpty else { continue }
+            if parts.count == 2 {
+                guard let max = UInt8(parts[1]), (1...9).contains(max) else { continue }
+                queues[name] = max
+            } else {
+                queues[name] = 9
+            }
+        }
+        return queues
     }
 
     /// The dead-letter queue of `queue`: `<queue>.dlq`.
