@@ -42,6 +42,19 @@ struct StateLimitsTests {
         }
     }
 
+    @Test("a limit far above the load never binds, even for claims in the same millisecond")
+    func nonBinding() async throws {
+        try await StateFixture.with("rate-loose") { f in
+            let limits = ClaimLimits(rate: try RateLimit("1000000/s"))
+            for _ in 0..<50 {
+                #expect(try await claim(f, f.newID(), now: StateFixture.t0, limits: limits).token != nil)
+            }
+            // The thousandth claim within one millisecond would wait for the next one.
+            let stored = try await f.client.get(f.keys.rate(task: "examples.add"))
+            #expect(stored.map { String(decoding: $0, as: UTF8.self) } == "\(StateFixture.t0).050")
+        }
+    }
+
     @Test("a per-key limit keeps keys apart; a burst lets that many through at once")
     func perKeyAndBurst() async throws {
         try await StateFixture.with("rate-keys") { f in

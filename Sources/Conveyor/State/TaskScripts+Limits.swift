@@ -28,10 +28,13 @@ extension TaskScripts {
             else
               local tat = tonumber(redis.call('GET', KEYS[5])) or now
               if tat < now then tat = now end
-              local at = math.ceil(tat - tonumber(ARGV[13]))
+              local at = tat - tonumber(ARGV[13])
               local newTat = tat + interval
               redis.call('SET', KEYS[5], string.format('%.3f', newTat), 'PX', int(math.ceil(newTat - now) + 1000))
-              if at > now then
+              -- Times are whole milliseconds: a slot within the current one is now (else a limit of more than
+              -- 1000/s would refuse the second claim of every millisecond).
+              if at >= now + 1 then
+                at = math.ceil(at)
                 redis.call('HSET', task, 'name', ARGV[6], 'queue', ARGV[7], 'rate_at_ms', int(at))
                 redis.call('EXPIRE', task, ttl)
                 return {'throttled', int(at)}
