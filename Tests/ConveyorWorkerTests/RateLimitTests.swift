@@ -27,17 +27,16 @@ struct RateLimitTests {
             let first = try #require(runs.first?.startMs)
             let last = try #require(runs.last?.startMs)
             let rate = Double(runs.count - 1) / (Double(last - first) / 1000)
-            // No second holds many more than 20: the limit is a rate, not an average over a burst. The first
-            // second is left out: while the 400 queued messages are being moved into the delay set, the first
-            // slots' messages come back behind them, late, and start together (docs/ARCHITECTURE.md).
-            let (busiest, steadyBusiest) = (
-                busiestSecond(runs), busiestSecond(runs.filter { $0.startMs >= first + 1_000 })
-            )
+            // No second holds many more than 20: the limit is a rate, not an average over a burst. Starts may
+            // bunch within the jitter allowance (250 ms, 5 slots) when messages come back from the delay set late,
+            // as the first slots' do while the queued backlog is moved there; without the runs' spacing check the
+            // first second held 29 to 57 starts here.
+            let busiest = busiestSecond(runs)
             print(
-                "20/s fleet rate: \(total) tasks over \(last - first) ms = \(rate) per second; busiest second "
-                    + "\(busiest), after the first second \(steadyBusiest)")
+                "20/s fleet rate: \(total) tasks over \(last - first) ms = \(rate) per second; busiest second \(busiest)"
+            )
             #expect(abs(rate - 20) <= 2, "measured \(rate)/s")
-            #expect(steadyBusiest <= 26, "\(steadyBusiest) starts within one second")
+            #expect(busiest <= 28, "\(busiest) starts within one second")
         }
     }
 
