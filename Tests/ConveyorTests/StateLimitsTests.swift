@@ -42,6 +42,48 @@ struct StateLimitsTests {
         }
     }
 
+    @Test("a limit far above the load never binds, even for claims in the same millisecond")
+    func nonBinding() async throws {
+        try await StateFixture.with("rate-loose") { f in
+            let limits = ClaimLimits(rate: try RateLimit("1000000/s"))
+            for _ in 0..<50 {
+                #expect(try await claim(f, f.newID(), now: StateFixture.t0, limits: limits).token != nil)
+            }
+            // The thousandth claim within one millisecond would wait for the next one.
+            let stored = try await f.client.send(RedisCommand("HGET", f.keys.rate(task: "examples.add"), "tat")).string
+            #expect(stored == "\(StateFixture.t0).050")
+        }
+    }
+
+    @Test("tasks back late and together run only as far as the spacing allows; the rest take the next slots")
+    func lateReturnsDoNotBunch() async throws {
+        try await StateFixture.with("rate-late") { f in
+            let limits = ClaimLimits(rate: try RateLimit("20/s"))
+            let t0 = StateFixture.t0
+            let ids = (0..<10).map { _ in f.newID() }
+            #expect(try await claim(f, ids[0], now: t0, limits: limits).token != nil)
+            for (index, id) in ids.enumerated().dropFirst() {
+                #expect(try await claim(f, id, now: t0, limits: limits) == .throttled(untilMs: t0 + 50 * Int64(index)))
+            }
+            // All nine come back together at t0 + 1000 (a backlog held them up): 1 + 250 ms / 50 ms run at once,
+            // the others take new slots after those runs.
+            var outcomes: [ClaimOutcome] = []
+            for id in ids.dropFirst() { outcomes.append(try await claim(f, id, now: t0 + 1_000, limits: limits)) }
+            #expect(outcomes.prefix(6).allSatisfy { $0.token != nil })
+            #expect(
+                Array(outcomes.dropFirst(6))
+                    == [
+                        .throttled(untilMs: t0 + 1_300), .throttled(untilMs: t0 + 1_350),
+                        .throttled(untilMs: t0 + 1_400),
+                    ])
+            // They keep their new slots, after the runs that happened, and run at them.
+            #expect(try await claim(f, ids[8], now: t0 + 1_060, limits: limits) == .throttled(untilMs: t0 + 1_350))
+            #expect(try await claim(f, ids[7], now: t0 + 1_300, limits: limits).token != nil)
+            // A new task while the runs are behind their schedule (returns are late) uses the idle capacity.
+            #expect(try await claim(f, f.newID(), now: t0 + 1_400, limits: limits).token != nil)
+        }
+    }
+
     @Test("a per-key limit keeps keys apart; a burst lets that many through at once")
     func perKeyAndBurst() async throws {
         try await StateFixture.with("rate-keys") { f in
@@ -54,8 +96,9 @@ struct StateLimitsTests {
             #expect(try await claim(f, f.newID(), now: t0, limits: a) == .throttled(untilMs: t0 + 1_000))
             #expect(try await claim(f, f.newID(), now: t0, limits: b).token != nil)
             #expect(try await claim(f, f.newID(), now: t0, limits: b).token != nil)
-            let stored = try await f.client.get(f.keys.rate(task: "examples.add", key: "customer-a"))
-            #expect(stored.map { String(decoding: $0, as: UTF8.self) }.flatMap(Double.init) == Double(t0 + 3_000))
+            let stored = try await f.client.send(
+                RedisCommand("HGET", f.keys.rate(task: "examples.add", key: "customer-a"), "tat"))
+            #expect(stored.string.flatMap(Double.init) == Double(t0 + 3_000))
         }
     }
 
@@ -107,10 +150,10 @@ struct StateLimitsTests {
             )
             #expect(try await f.client.send(RedisCommand("ZSCORE", f.keys.cap(pool: "examples.add"), id)).double != nil)
             // Capped before the rate limit is consulted: the rate key's time does not move.
-            let before = try await f.client.get(f.keys.rate(task: "examples.add"))
+            let before = try await f.client.send(RedisCommand("HGETALL", f.keys.rate(task: "examples.add")))
             #expect(
                 try await claim(f, f.newID(), now: t0 + 1_600, limits: limits) == .capped(firstExpiryMs: t0 + 2_500))
-            #expect(try await f.client.get(f.keys.rate(task: "examples.add")) == before)
+            #expect(try await f.client.send(RedisCommand("HGETALL", f.keys.rate(task: "examples.add"))) == before)
             #expect(
                 try await f.store.releaseSlot(id, token: new, pool: "examples.add", maxRunning: 1, now: t0 + 1_700) == 0
             )

@@ -27,17 +27,16 @@ struct RateLimitTests {
             let first = try #require(runs.first?.startMs)
             let last = try #require(runs.last?.startMs)
             let rate = Double(runs.count - 1) / (Double(last - first) / 1000)
-            // No second holds many more than 20: the limit is a rate, not an average over a burst. The first
-            // second is left out: while the 400 queued messages are being moved into the delay set, the first
-            // slots' messages come back behind them, late, and start together (docs/ARCHITECTURE.md).
-            let (busiest, steadyBusiest) = (
-                busiestSecond(runs), busiestSecond(runs.filter { $0.startMs >= first + 1_000 })
-            )
+            // No second holds many more than 20: the limit is a rate, not an average over a burst. Starts may
+            // bunch within the jitter allowance (250 ms, 5 slots) when messages come back from the delay set late,
+            // as the first slots' do while the queued backlog is moved there; without the runs' spacing check the
+            // first second held 29 to 57 starts here.
+            let busiest = busiestSecond(runs)
             print(
-                "20/s fleet rate: \(total) tasks over \(last - first) ms = \(rate) per second; busiest second "
-                    + "\(busiest), after the first second \(steadyBusiest)")
+                "20/s fleet rate: \(total) tasks over \(last - first) ms = \(rate) per second; busiest second \(busiest)"
+            )
             #expect(abs(rate - 20) <= 2, "measured \(rate)/s")
-            #expect(steadyBusiest <= 24, "\(steadyBusiest) starts within one second")
+            #expect(busiest <= 28, "\(busiest) starts within one second")
         }
     }
 
@@ -73,8 +72,8 @@ struct RateLimitTests {
                 print("per-key: quiet customer's runs \(quietRuns.map { $0.startMs - submitted }) ms after submit")
                 #expect(quietLast - submitted < 2_000, "the quiet customer waited behind the busy one")
                 let gaps = zip(busyRuns.dropFirst(), busyRuns).map { $0.startMs - $1.startMs }
-                #expect(gaps.allSatisfy { $0 >= 400 }, "busy customer's runs closer than the limit: \(gaps)")
-                #expect(try #require(busyRuns.last?.startMs) - (try #require(busyRuns.first?.startMs)) >= 3_200)
+                #expect(gaps.allSatisfy { $0 >= 250 }, "busy customer's runs closer than the limit: \(gaps)")
+                #expect(try #require(busyRuns.last?.startMs) - (try #require(busyRuns.first?.startMs)) >= 3_000)
             }
         }
     }

@@ -33,7 +33,9 @@ public struct RateLimit: Sendable, Hashable, CustomStringConvertible {
     ///
     /// - Throws: ``RateLimitError/invalid(_:reason:)`` when `count` or `burst` is below 1.
     public init(count: Int, per period: Period, burst: Int = 1) throws(RateLimitError) {
-        guard count >= 1 else { throw .invalid("\(count)/\(period.rawValue)", reason: "the count must be at least 1") }
+        guard count >= 1, count <= 1_000_000 else {
+            throw .invalid("\(count)/\(period.rawValue)", reason: "the count must be from 1 to 1000000")
+        }
         guard burst >= 1 else { throw .invalid("\(count)/\(period.rawValue)", reason: "the burst must be at least 1") }
         self.count = count
         self.period = period
@@ -53,8 +55,9 @@ public struct RateLimit: Sendable, Hashable, CustomStringConvertible {
         guard !digits.isEmpty, digits.utf8.allSatisfy({ $0 >= UInt8(ascii: "0") && $0 <= UInt8(ascii: "9") }) else {
             throw .invalid(text, reason: "the count must be a whole number of 1 or more, e.g. \"100/s\"")
         }
-        guard digits.count <= 9, let count = Int(digits) else {
-            throw .invalid(text, reason: "the count is too large (at most 999999999)")
+        // Times are kept to a thousandth of a millisecond (Redis stores them as text with three decimals).
+        guard digits.count <= 7, let count = Int(digits), count <= 1_000_000 else {
+            throw .invalid(text, reason: "the count is too large (at most 1000000)")
         }
         guard let period = Period(rawValue: String(parts[1])) else {
             throw .invalid(text, reason: "the unit must be s, m or h (per second, minute, hour)")
@@ -97,6 +100,8 @@ public enum GCRA {
         tat: Double?, now: Double, interval: Double, tolerance: Double
     ) -> (runAt: Double, newTAT: Double) {
         let start = max(tat ?? now, now)
-        return (runAt: max(now, start - tolerance), newTAT: start + interval)
+        // Times are whole milliseconds: a slot within the current one counts as now.
+        let runAt = start - tolerance
+        return (runAt: runAt >= now + 1 ? runAt.rounded(.up) : now, newTAT: start + interval)
     }
 }

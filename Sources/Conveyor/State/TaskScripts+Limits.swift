@@ -7,7 +7,9 @@ extension TaskScripts {
     /// `limits` returns a reply table when the task must wait (`throttled`, `capped`), the cap key when the claim is
     /// to take a slot, or false. The cap is checked first and taken last (`hold`, after the token), so a throttled
     /// task holds no slot and a capped one uses no rate slot. A rate slot, once given, is kept in the task record
-    /// (`rate_at_ms`) until a run uses it: a redelivered or promoted message is never counted twice.
+    /// (`rate_at_ms`) until a run uses it: a redelivered or promoted message is never counted twice. The rate key
+    /// keeps two times: `tat`, where the schedule of slots has reached, and `run`, the same for the runs that
+    /// happened, which keeps runs spaced when returns from the delay set come back late and together.
     static let limitsFunction = #"""
         local function limits(task, now, ttl)
           local id = ARGV[2]
@@ -21,21 +23,37 @@ extension TaskScripts {
           end
           local interval = tonumber(ARGV[12]) or 0
           if interval > 0 then
+            local tol, allow = tonumber(ARGV[13]), tonumber(ARGV[15]) or 250
+            local state = redis.call('HMGET', KEYS[5], 'tat', 'run')
+            local tat = math.max(tonumber(state[1]) or now, now)
+            local run = math.max(tonumber(state[2]) or now, now)
             local reserved = tonumber(redis.call('HGET', task, 'rate_at_ms'))
-            if reserved then
-              if reserved > now then return {'throttled', int(reserved)} end
-              redis.call('HDEL', task, 'rate_at_ms')
+            -- Times are whole milliseconds: a time within the current one is now (else a limit of more than
+            -- 1000/s would refuse the second claim of every millisecond).
+            if reserved and reserved >= now + 1 then return {'throttled', int(reserved)} end
+            local due = reserved or (tat - tol)
+            local function save()
+              redis.call('HSET', KEYS[5], 'tat', string.format('%.3f', tat), 'run', string.format('%.3f', run))
+              redis.call('PEXPIRE', KEYS[5], int(math.ceil(math.max(tat, run) - now) + 1000))
+            end
+            if (due < now + 1 and run - tol - allow < now + 1) or (not reserved and run - tol < now + 1) then
+              -- Its slot has come and the runs keep their spacing (give or take `allow` of jitter), or it is new and
+              -- the runs are behind their schedule (returns from the delay set are late): it runs now.
+              run = run + interval
+              if not reserved then tat = math.max(tat, run) end
+              save()
+              if reserved then redis.call('HDEL', task, 'rate_at_ms') end
             else
-              local tat = tonumber(redis.call('GET', KEYS[5])) or now
-              if tat < now then tat = now end
-              local at = math.ceil(tat - tonumber(ARGV[13]))
-              local newTat = tat + interval
-              redis.call('SET', KEYS[5], string.format('%.3f', newTat), 'PX', int(math.ceil(newTat - now) + 1000))
-              if at > now then
-                redis.call('HSET', task, 'name', ARGV[6], 'queue', ARGV[7], 'rate_at_ms', int(at))
-                redis.call('EXPIRE', task, ttl)
-                return {'throttled', int(at)}
-              end
+              -- A new task, or one back late with others (a backlog delayed its return) that would bunch the runs:
+              -- it takes the next slot after both the schedule and the runs; a late one's old slot was used by
+              -- the tasks that ran meanwhile.
+              local base = math.max(tat, run)
+              local at = math.max(math.ceil(base - tol), now + 1)
+              tat = base + interval
+              save()
+              redis.call('HSET', task, 'name', ARGV[6], 'queue', ARGV[7], 'rate_at_ms', int(at))
+              redis.call('EXPIRE', task, ttl)
+              return {'throttled', int(at)}
             end
           end
           if capMax > 0 then return capKey end

@@ -41,12 +41,18 @@ public struct ClaimLimits: Sendable, Hashable {
             arguments.append(0)
         }
         arguments.append(max(0, maxRunning ?? 0))
+        arguments.append(Self.jitterAllowanceMs)
     }
+
+    /// How far runs may bunch beyond their rate's spacing (ms): what coming back from the delay set adds to a
+    /// slot (the promoter's interval, the broker) varies by about this much. Late returns beyond it take new slots.
+    public static let jitterAllowanceMs: Int64 = 250
 }
 
 extension RedisKeys {
-    /// `P rate:<task>` (or `P rate:<task>|<key>` for a per-key limit): the GCRA theoretical arrival time, Unix ms
-    /// with a fraction, as text; it expires a second after it is reached.
+    /// `P rate:<task>` (or `P rate:<task>|<key>` for a per-key limit): a hash of two GCRA theoretical arrival times,
+    /// Unix ms with a fraction, as text: `tat` for the schedule of slots, `run` for the runs; it expires a second
+    /// after both are reached.
     public func rate(task: String, key: String? = nil) -> String {
         guard let key else { return prefix + "rate:" + task }
         return prefix + "rate:" + task + "|" + key
@@ -235,7 +241,7 @@ extension TaskStore {
         for record in records {
             var status = TaskLimitsStatus(record: record, nowMs: now, nextAllowedMs: nil, holders: [], waiting: 0)
             if let rate = record.rate.flatMap({ try? RateLimit($0, burst: record.burst ?? 1) }) {
-                let tat = try await redis.send(RedisCommand("GET", keys.rate(task: record.task)), timeout: nil)
+                let tat = try await redis.send(RedisCommand("HGET", keys.rate(task: record.task), "tat"), timeout: nil)
                     .string.flatMap(Double.init)
                 status.nextAllowedMs = Int64(
                     GCRA.schedule(
