@@ -1,5 +1,6 @@
 import Conveyor
 import ConveyorAMQP
+import ConveyorRedis
 import Logging
 
 extension WorkerSession {
@@ -42,11 +43,19 @@ extension WorkerSession {
     /// Cancels running tasks as soon as they are revoked: the revoke script publishes their id on this worker's
     /// revoke channel. Heartbeats remain the fallback (a message published while this subscription was down is
     /// lost, but the tombstone is not), so a subscription that cannot be made is retried, never fatal.
-    func revocationLoop() async {
+    /// `first` is the subscription `run()` made before consuming, if it could.
+    func revocationLoop(_ first: RedisSubscription?) async {
         let channel = store.keys.revokeChannel(worker: configuration.workerID)
+        var first = first
         while !Task.isCancelled {
             do {
-                let subscription = try await redis.subscriber.subscribe([channel])
+                let subscription: RedisSubscription
+                if let taken = first {
+                    subscription = taken
+                    first = nil
+                } else {
+                    subscription = try await redis.subscriber.subscribe([channel])
+                }
                 for await message in subscription {
                     let id = message.string
                     guard let task = running[id] else { continue }

@@ -112,6 +112,16 @@ final class WorkerSession: Sendable {
             ])
         await beat()
         await publishLimits()
+        // Subscribed before any delivery can start a run, so a revoke published for a task this worker runs is
+        // never missed; when Redis is not there yet the loop subscribes later and heartbeats cover the gap.
+        let revocations: RedisSubscription?
+        do {
+            revocations = try await redis.subscriber.subscribe(
+                [store.keys.revokeChannel(worker: configuration.workerID)], timeout: .seconds(5))
+        } catch {
+            logger.debug("revoke channel unavailable at start; retrying later", metadata: ["error": "\(error)"])
+            revocations = nil
+        }
         let prefetch = UInt16(clamping: configuration.concurrency)
         var subscribed: [AMQPConsumer] = []
         do {
@@ -122,6 +132,7 @@ final class WorkerSession: Sendable {
             }
         } catch {
             for consumer in subscribed { await consumer.cancel() }
+            revocations?.unsubscribe()
             await finishRun()
             throw error
         }
@@ -130,7 +141,7 @@ final class WorkerSession: Sendable {
         await withTaskGroup(of: Void.self) { services in
             services.addTask { await self.heartbeatLoop() }
             services.addTask { await self.promoterLoop() }
-            services.addTask { await self.revocationLoop() }
+            services.addTask { await self.revocationLoop(revocations) }
             services.addTask { await self.periodicLoop() }
             services.addTask { await self.shutdownWatcher() }
             await withTaskGroup(of: Void.self) { loops in
