@@ -12,9 +12,12 @@ extension Examples {
     /// - Throws: what ``ConveyorWorker/run()`` throws.
     public static func runWorker(_ configuration: WorkerConfiguration, logger: Logger) async throws {
         let worker = ConveyorWorker(configuration: configuration, registry: registry)
+        // The example actors (Counter, Accumulator, Sleeper) are hosted beside the tasks.
+        let actorHost = ConveyorActorHost(
+            configuration: configuration.conveyor, registry: actors, hostID: configuration.workerID)
         let group = ServiceGroup(
             configuration: .init(
-                services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [worker, actorHost], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }

@@ -2,11 +2,11 @@ import ArgumentParser
 import Conveyor
 import Foundation
 
-/// `conveyor inspect workers|queues`: the live workers, and the queues' depths.
+/// `conveyor inspect workers|queues|actors`: the live workers, the queues' depths, the live actors.
 struct Inspect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Show the live workers, or the queues' depths and consumers.",
-        subcommands: [Workers.self, Queues.self])
+        subcommands: [Workers.self, Queues.self, Actors.self])
 
     struct Workers: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
