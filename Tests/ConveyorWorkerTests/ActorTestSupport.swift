@@ -4,6 +4,7 @@ import ConveyorIO
 import ConveyorRedis
 import ConveyorTestSupport
 import Foundation
+import Logging
 import Testing
 
 @testable import Conveyor
@@ -46,8 +47,12 @@ struct ActorFixture {
             configuration(prefix: prefix, amqpURL: amqpURL, redisURL: redisURL), callTimeout: callTimeout)
         let admin: AMQPConnection
         do {
+            // Server restarts are expected in some of these tests: keep the admin connection's warnings quiet.
+            var logger = Logger(label: "actor-test-admin")
+            logger.logLevel = .error
             admin = try await AMQPConnection.connect(
-                AMQPConfiguration(url: amqpURL, policy: WorkerFixture.policy, connectionName: "actor-test-admin"))
+                AMQPConfiguration(
+                    url: amqpURL, policy: WorkerFixture.policy, connectionName: "actor-test-admin", logger: logger))
         } catch {
             await system.close()
             throw error

@@ -102,6 +102,57 @@ struct ActorTests {
         }
     }
 
+    @Test("an owned actor ends when its creator's system closes; a detached one lives on")
+    func lifetime() async throws {
+        try await ActorFixture.with("lifetime") { f in
+            try await f.withHost { _ in
+                let creator = try await ConveyorActorSystem.connect(f.configuration)
+                let owned = try await creator.spawn(Counter.self, .init(), options: .init(name: "owned"))
+                let detached = try await creator.spawn(
+                    Counter.self, .init(), options: .init(name: "detached", lifetime: .detached))
+                try await owned.increment()
+                try await detached.increment()
+                await creator.close()
+                #expect(try await f.store.record(owned.id.rawValue)?.status == "killed")
+                await #expect(throws: ActorError.notFound(name: "owned", namespace: "default")) {
+                    _ = try await f.system.actor(named: "owned", as: Counter.self)
+                }
+                let found = try await f.system.actor(named: "detached", as: Counter.self)
+                #expect(try await found.get() == 1)
+            }
+        }
+    }
+
+    @Test("maxRestarts: a takeover beyond the limit ends the actor dead and its calls fail clearly")
+    func maxRestartsExhausted() async throws {
+        try await ActorFixture.with("restarts") { f in
+            let counter = try await f.withHost { _ in
+                let counter = try await f.system.spawn(Counter.self, .init(), options: .init(maxRestarts: 0))
+                try await counter.increment()
+                return counter
+            }
+            // The host left gracefully (no restart counted); pretend instead that a host died holding it.
+            #expect(try await f.store.record(counter.id.rawValue)?.host == "")
+            _ = try await f.client.redis.send(
+                RedisCommand("HSET", f.store.keys.actor(counter.id.rawValue), "host", "ghost"))
+            try await f.withHost { _ in
+                do {
+                    _ = try await counter.increment()
+                    Issue.record("a call to an actor beyond maxRestarts returned")
+                } catch let error as ActorError {
+                    guard case .dead(_, let reason) = error else {
+                        Issue.record("unexpected \(error)")
+                        return
+                    }
+                    #expect(reason.contains("maxRestarts"))
+                }
+                let record = try #require(try await f.store.record(counter.id.rawValue))
+                #expect(record.status == "dead")
+                #expect(record.restarts == 1)
+            }
+        }
+    }
+
     @Test("kill fails the calls still waiting in the mailbox")
     func killFailsPendingCalls() async throws {
         try await ActorFixture.with("kill-pending") { f in
