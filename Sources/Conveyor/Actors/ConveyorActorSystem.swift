@@ -294,8 +294,30 @@ public final class ConveyorActorSystem: DistributedActorSystem, Sendable {
             body = JSONValue.object(["args": .array(arguments), "generics": .array(generics.map { .string($0) })])
                 .jsonBytes()
         }
-        try await publish(to: id, kind: "actor-call", callID: callID, method: method, body: body, limit: nil)
-        let meta = try await wait(for: waiter, actor: id, timeout: callTimeout)
+        let message = body
+        let timeout = callTimeout
+        // The broker's confirm (written to disk first for a persistent message) and the host's answer are awaited
+        // side by side: a call costs the longer of the two, not their sum. The confirm still decides a refusal
+        // (a full or deleted mailbox), and the group does not end before it arrived.
+        let meta = try await withThrowingTaskGroup(of: CeleryResultMeta?.self) { group in
+            group.addTask {
+                try await self.publish(
+                    to: id, kind: "actor-call", callID: callID, method: method, body: message, limit: nil)
+                return nil
+            }
+            group.addTask { try await waiter.value }
+            if let timeout {
+                group.addTask {
+                    try await Task.sleep(for: timeout)
+                    throw ActorError.timeout(actor: id.rawValue, after: timeout)
+                }
+            }
+            defer { group.cancelAll() }
+            while let next = try await group.next() {
+                if let meta = next { return meta }
+            }
+            throw CancellationError()
+        }
         if meta.state == .success { return meta }
         let failure = meta.failure ?? TaskFailure(type: "UnknownError", message: "\(meta.result)")
         switch failure.type {

@@ -102,7 +102,9 @@ final class ActorRunner: Sendable {
                     let lane = groupOfMethod[ActorMethodName.base(of: method)].flatMap { lanes[$0] } ?? defaultLane
                     if lane.submit(delivery) {
                         group.addTask {
-                            while let next = lane.next() { await self.execute(next) }
+                            await withDiscardingTaskGroup { records in
+                                while let next = lane.next() { await self.execute(next, records: &records) }
+                            }
                         }
                     }
                 }
@@ -156,6 +158,12 @@ final class ActorRunner: Sendable {
 
     /// A creation message (answered with the actor's id) or any message once the actor ended (refused).
     func settleOutside(_ delivery: AMQPDelivery, kind: String) async {
+        if state.withLock({ $0.fenced }) {
+            // Another host has the actor: the call is its to run (or to refuse).
+            _ = delivery.nack(requeue: true)
+            state.withLock { $0.inFlight -= 1 }
+            return
+        }
         let call = delivery.properties.correlationId ?? ""
         let replyTo = delivery.properties.replyTo ?? ""
         let ended = state.withLock { $0.ended }
@@ -180,9 +188,12 @@ final class ActorRunner: Sendable {
     }
 
     /// Runs one call and records its outcome (with the snapshot after it), then acknowledges it.
-    func execute(_ delivery: AMQPDelivery) async {
+    ///
+    /// The outcome of a call to an actor that is not durable is recorded in `records`, so the lane's next call
+    /// runs while it is written: a lane's throughput is not bound by a Redis round trip. A durable actor's
+    /// record is awaited, so its snapshots are written in call order.
+    func execute(_ delivery: AMQPDelivery, records: inout DiscardingTaskGroup) async {
         let call = delivery.properties.correlationId ?? ""
-        let replyTo = delivery.properties.replyTo ?? ""
         let method = delivery.properties.headers[ActorHeader.method]?.stringValue ?? ""
         let (instance, ended) = state.withLock { ($0.instance, $0.ended != nil) }
         guard let instance, !ended else {
@@ -219,6 +230,17 @@ final class ActorRunner: Sendable {
                 }
             }
         }
+        if entry.snapshot == nil {
+            records.addTask { await self.record(delivery, meta: meta, snapshot: nil) }
+        } else {
+            await record(delivery, meta: meta, snapshot: snapshot)
+        }
+    }
+
+    /// Writes a call's outcome (and snapshot) if this host still hosts the actor, then acknowledges the call.
+    func record(_ delivery: AMQPDelivery, meta: CeleryResultMeta, snapshot: [UInt8]?) async {
+        let call = delivery.properties.correlationId ?? ""
+        let replyTo = delivery.properties.replyTo ?? ""
         let snapshotBytes = snapshot
         let recorded = await withStateRetry {
             try await self.session.store.record(
