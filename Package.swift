@@ -137,7 +137,7 @@ let package = Package(
         // Calls to one actor: throughput with 100 in flight, latency of sequential calls (docs/BENCHMARKS.md).
         .executableTarget(
             name: "ConveyorActorBenchmark",
-            dependencies: ["Conveyor", "ConveyorWorker", "ConveyorExamples"],
+            dependencies: ["BenchmarkSupport", "Conveyor", "ConveyorAMQP", "ConveyorWorker", "ConveyorExamples"],
             path: "Benchmarks/ConveyorActors"
         ),
         // Tasks end to end: a worker process running examples.noop, against the raw broker rate.

@@ -1,4 +1,6 @@
+import BenchmarkSupport
 import Conveyor
+import ConveyorAMQP
 import ConveyorExamples
 import ConveyorRedis
 import ConveyorWorker
@@ -6,7 +8,10 @@ import Foundation
 
 // Calls to one actor (an example `Counter` hosted in this process by a `ConveyorActorHost`, over the real
 // broker and Redis): throughput from one caller with `--in-flight` calls outstanding, and the latency of
-// sequential calls. Prints one JSON line. Flags: --calls N (throughput calls), --sequential N, --in-flight N.
+// sequential calls. The reference, measured in the same run just before, is the foundation benchmark's raw
+// publish-and-consume rate (`AMQPWorkloads.publishAndConsume`) with as many messages as calls, each the size and
+// shape of a call message. Prints one JSON line. Flags: --calls N (throughput calls), --sequential N,
+// --in-flight N.
 
 func flag(_ name: String, default value: Int) -> Int {
     let arguments = CommandLine.arguments
@@ -35,6 +40,17 @@ try await withThrowingTaskGroup(of: Void.self) { group in
     group.addTask { try await host.run() }
     let counter = try await system.spawn(Counter.self, .init(), options: .init(readyTimeout: .seconds(60)))
     for _ in 0..<200 { try await counter.increment() }
+
+    // The reference: the broker alone moving as many call-sized messages through a durable classic queue.
+    let properties = AMQPProperties(
+        contentType: "application/json", contentEncoding: "utf-8",
+        headers: [
+            "conveyor_kind": "actor-call", "conveyor_actor_id": .string(counter.id.rawValue),
+            "conveyor_method": "$s16ConveyorExamples7CounterC9increment2byS2i_tYaKFTE",
+        ], deliveryMode: .persistent, correlationId: TaskID.make(), replyTo: system.client.clientID)
+    let raw = try await AMQPWorkloads.publishAndConsumeRate(
+        url: configuration.brokerURLs[0], message: AMQPMessage(body: Array("[1]".utf8), properties: properties),
+        count: totalCalls, batch: 500, prefetch: 200, declaration: AMQPQueue(uniqueQueue("actor-raw")))
 
     let clock = ContinuousClock()
     let started = clock.now
@@ -71,8 +87,10 @@ try await withThrowingTaskGroup(of: Void.self) { group in
     let p99 = String(format: "%.3f", percentile(latencies, 0.99))
     print(
         #"{"benchmark": "actor-calls", "calls": \#(totalCalls), "in_flight": \#(inFlight), "#
-            + #""calls_per_s": \#(Int(throughput.rounded())), "sequential_calls": \#(sequentialCalls), "#
-            + #""p50_ms": \#(p50), "p99_ms": \#(p99), "count_ok": \#(final == expected)}"#)
+            + #""calls_per_s": \#(Int(throughput.rounded())), "raw_broker_msgs_per_s": \#(Int(raw.rounded())), "#
+            + #""ratio_calls_to_raw": \#(String(format: "%.3f", throughput / raw)), "#
+            + #""sequential_calls": \#(sequentialCalls), "p50_ms": \#(p50), "p99_ms": \#(p99), "#
+            + #""count_ok": \#(final == expected)}"#)
     host.shutdown()
     try await group.waitForAll()
 }
