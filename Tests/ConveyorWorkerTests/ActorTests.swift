@@ -153,6 +153,40 @@ struct ActorTests {
         }
     }
 
+    @Test(
+        "conveyor inspect actors lists namespace, name, type, host, state, restarts and queue depth",
+        .enabled(if: CLIBinary.path != nil, "the conveyor binary is not built next to the tests"))
+    func inspectActors() async throws {
+        try await ActorFixture.with("inspect") { f in
+            try await f.withHost(id: "inspect-host") { _ in
+                let counter = try await f.system.spawn(
+                    Counter.self, .init(), options: .init(name: "seen", namespace: "cli", lifetime: .detached))
+                try await counter.increment()
+                let run = try await CLITests.conveyor(
+                    "inspect", "actors", "--json", environment: f.environment)
+                #expect(run.status == 0, "\(run.output)")
+                let line = try #require(run.output.split(separator: "\n").first { $0.hasPrefix("[") })
+                guard case .array(let rows) = try JSONValue(json: Array(line.utf8)), rows.count == 1,
+                    case .object(let row) = rows[0]
+                else {
+                    Issue.record("not one actor: \(run.output)")
+                    return
+                }
+                #expect(row["namespace"] == "cli")
+                #expect(row["name"] == "seen")
+                #expect(row["type"] == .string(Counter.actorTypeName))
+                #expect(row["host"] == "inspect-host")
+                #expect(row["state"] == "alive")
+                #expect(row["restarts"] == 0)
+                #expect(row["queued"] == 0)
+                #expect(row["id"] == .string(counter.id.rawValue))
+                let table = try await CLITests.conveyor("inspect", "actors", environment: f.environment)
+                #expect(table.output.contains("NAMESPACE"))
+                #expect(table.output.contains("inspect-host"))
+            }
+        }
+    }
+
     @Test("kill fails the calls still waiting in the mailbox")
     func killFailsPendingCalls() async throws {
         try await ActorFixture.with("kill-pending") { f in
