@@ -187,6 +187,36 @@ struct ActorTests {
         }
     }
 
+    @Test("a host shut down gracefully finishes its running call; the standby host goes on without a restart")
+    func gracefulHandover() async throws {
+        try await ActorFixture.with("handover") { f in
+            let first = ConveyorActorHost(
+                configuration: f.configuration, registry: Examples.actors, hostID: "host-a",
+                rescanInterval: .milliseconds(500))
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask { try await first.run() }
+                defer { first.shutdown() }
+                let sleeper = try await f.system.spawn(Sleeper.self, .init(), options: .init(maxConcurrency: 2))
+                try await f.withHost(id: "host-b") { _ in
+                    try await eventually("the second host is a standby consumer") {
+                        (try await f.admin.queueInfo(sleeper.id.queue)?.consumerCount ?? 0) == 2
+                    }
+                    #expect(try await f.store.record(sleeper.id.rawValue)?.host == "host-a")
+                    let running = Task { try await sleeper.nap(milliseconds: 800) }
+                    try await Task.sleep(for: .milliseconds(200))
+                    first.shutdown()
+                    // The call running on host-a is not failed by the shutdown.
+                    _ = try await running.value
+                    #expect(try await sleeper.nap(milliseconds: 1) >= 0)
+                    let record = try #require(try await f.store.record(sleeper.id.rawValue))
+                    #expect(record.host == "host-b")
+                    #expect(record.restarts == 0)
+                }
+                try await group.waitForAll()
+            }
+        }
+    }
+
     @Test("kill fails the calls still waiting in the mailbox")
     func killFailsPendingCalls() async throws {
         try await ActorFixture.with("kill-pending") { f in

@@ -92,6 +92,11 @@ final class ActorRunner: Sendable {
             do {
                 for try await delivery in consumer {
                     state.withLock { $0.inFlight += 1 }
+                    if state.withLock({ $0.stopping }) {
+                        // Stopping: what the subscription still yields goes back to the mailbox for the next host.
+                        requeue(delivery)
+                        continue
+                    }
                     if state.withLock({ $0.instance == nil && $0.ended == nil }) { await activate() }
                     let kind = delivery.properties.headers[ActorHeader.kind]?.stringValue ?? ""
                     if state.withLock({ $0.ended != nil }) || kind != "actor-call" {
@@ -103,7 +108,13 @@ final class ActorRunner: Sendable {
                     if lane.submit(delivery) {
                         group.addTask {
                             await withDiscardingTaskGroup { records in
-                                while let next = lane.next() { await self.execute(next, records: &records) }
+                                while let next = lane.next() {
+                                    if self.state.withLock({ $0.stopping }) {
+                                        self.requeue(next)
+                                    } else {
+                                        await self.execute(next, records: &records)
+                                    }
+                                }
                             }
                         }
                     }
@@ -111,8 +122,9 @@ final class ActorRunner: Sendable {
             } catch {
                 logger.debug("actor mailbox ended", metadata: ["actor": .string(id.rawValue), "error": "\(error)"])
             }
+            // The calls running now finish and are recorded (a graceful stop does not fail them); the ones
+            // still waiting in the lanes are requeued; the end watcher sees `stopping` and returns.
             state.withLock { $0.stopping = true }
-            group.cancelAll()
         }
         let (hosted, ended, fenced) = state.withLock { ($0.instance != nil, $0.ended != nil, $0.fenced) }
         if hosted && !ended && !fenced {
@@ -304,6 +316,12 @@ final class ActorRunner: Sendable {
             result: CeleryResultMeta.exceptionResult(TaskFailure(type: type, message: message)))
     }
 
+    /// Gives a call that has not started back to the mailbox.
+    func requeue(_ delivery: AMQPDelivery) {
+        _ = delivery.nack(requeue: true)
+        state.withLock { $0.inFlight -= 1 }
+    }
+
     func settle(_ delivery: AMQPDelivery) {
         _ = delivery.ack()
         state.withLock { $0.inFlight -= 1 }
@@ -312,7 +330,7 @@ final class ActorRunner: Sendable {
     /// Once the actor ended: an active host refuses what is left in the mailbox, then deletes it; a standby one
     /// just unsubscribes.
     func watchEnd(_ consumer: AMQPConsumer) async {
-        while !Task.isCancelled {
+        while !Task.isCancelled && !state.withLock({ $0.stopping }) {
             let (ended, active, inFlight, fenced) = state.withLock {
                 ($0.ended != nil, $0.instance != nil, $0.inFlight, $0.fenced)
             }
