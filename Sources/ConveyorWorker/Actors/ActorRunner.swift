@@ -54,6 +54,8 @@ final class ActorRunner: Sendable {
             state.stopping = true
             return state.consumer
         }
+        // stop() is called from synchronous shutdown handlers; the cancel is a message to the connection's
+        // thread, and run() observes its effect (the sequence ends), so nothing awaits this task.
         if let consumer { Task { await consumer.cancel() } }
     }
 
