@@ -195,9 +195,19 @@ final class ActorHostSession: Sendable {
                 let ids = try await store.liveIDs()
                 let live = Set(ids)
                 for id in ids where runners.withLock({ $0[id] == nil }) { startContinuation.yield(id) }
-                // An actor that left `P actors` while its event was missed has ended.
+                // An actor that left `P actors` while its event was missed has ended. Its record says so: an id
+                // missing from the set read above may also be an actor spawned since.
                 for (id, runner) in runners.withLock({ $0 }) where !live.contains(id) {
-                    runner.end(type: ActorFailureType.killed, reason: nil)
+                    let record: ActorRecord?
+                    do {
+                        record = try await store.record(id)
+                    } catch {
+                        continue
+                    }
+                    if record?.isLive != true {
+                        let type = record?.status == "dead" ? ActorFailureType.dead : ActorFailureType.killed
+                        runner.end(type: type, reason: record?.reason ?? "its record is gone")
+                    }
                 }
             } catch {
                 logger.debug("actor rescan failed", metadata: ["error": "\(error)"])
