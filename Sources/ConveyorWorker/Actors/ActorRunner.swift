@@ -172,10 +172,10 @@ final class ActorRunner: Sendable {
 
     /// A creation message (answered with the actor's id) or any message once the actor ended (refused).
     func settleOutside(_ delivery: AMQPDelivery, kind: String) async {
-        if state.withLock({ $0.fenced }) {
-            // Another host has the actor: the call is its to run (or to refuse).
-            _ = delivery.nack(requeue: true)
-            state.withLock { $0.inFlight -= 1 }
+        if state.withLock({ $0.fenced || ($0.instance == nil && $0.ended == nil) }) {
+            // Another host has the actor, or this one stopped before taking it on: the message is for whoever
+            // hosts it next.
+            requeue(delivery)
             return
         }
         let call = delivery.properties.correlationId ?? ""
