@@ -59,8 +59,9 @@ struct ActorProcessTests {
     )
     func failover() async throws {
         try await ActorFixture.with("failover") { f in
-            let first = try f.startWorker()
-            let second = try f.startWorker()
+            // At notice level the hosts log each redelivered call they run again.
+            let first = try f.startWorker(logLevel: "notice")
+            let second = try f.startWorker(logLevel: "notice")
             defer {
                 first.signal(SIGKILL)
                 second.signal(SIGKILL)
@@ -121,10 +122,14 @@ struct ActorProcessTests {
             // applied twice.
             #expect(state.total == total, "total \(state.total) after \(total) accepted calls")
             #expect(state.additions == total, "\(state.additions - total) calls ran twice")
-            // For the record (docs/ARCHITECTURE.md, "Actors"): how long calls stopped, and how many ran twice.
+            // For the record (docs/ARCHITECTURE.md, "Actors"): how long calls stopped, how many calls the new host
+            // ran again (delivered to the dead host without an outcome: they may have run there too), and how many
+            // were applied twice to the state.
+            let survivor = victim.pid == first.pid ? second : first
+            let rerun = survivor.output.components(separatedBy: "running a redelivered call again").count - 1
             print(
                 "actor failover: longest pause between answers \(longestGap.current), "
-                    + "calls applied twice: \(state.additions - total)")
+                    + "calls run again by the new host: \(rerun), calls applied twice: \(state.additions - total)")
             let after = try #require(try await f.system.record(of: accumulator))
             #expect(after.restarts == 1)
             #expect(after.host != record.host)

@@ -108,11 +108,11 @@ struct ActorFixture {
     }
 
     /// The examples worker as a process of its own (tasks on a throwaway queue, the example actors).
-    func startWorker() throws -> ProcessRunner.ChildProcess {
+    func startWorker(logLevel: String = "warning") throws -> ProcessRunner.ChildProcess {
         let executable = try #require(ExamplesWorkerProcess.executable, "conveyor-examples-worker is not built")
         return try ProcessRunner.start(
             executable: executable,
-            arguments: ["--queues", prefix + "tasks", "--concurrency", "2", "--grace", "2", "--log-level", "warning"],
+            arguments: ["--queues", prefix + "tasks", "--concurrency", "2", "--grace", "2", "--log-level", logLevel],
             environment: environment)
     }
 

@@ -216,9 +216,14 @@ final class ActorRunner: Sendable {
         }
         // A call delivered again whose outcome is recorded ran on the previous host: its effect is in the
         // snapshot (or gone with a non-durable actor's state); it does not run twice.
-        if delivery.redelivered, await withStateRetry({ try await self.session.store.hasOutcome(call: call) }) == true {
-            settle(delivery)
-            return
+        if delivery.redelivered {
+            if await withStateRetry({ try await self.session.store.hasOutcome(call: call) }) == true {
+                settle(delivery)
+                return
+            }
+            // Delivered before (to a host that died, say) without an outcome: it may have run there too.
+            logger.notice(
+                "running a redelivered call again", metadata: ["actor": .string(id.rawValue), "call": .string(call)])
         }
         let outcome = await invoke(instance, method: method, body: delivery.body)
         let meta: CeleryResultMeta
