@@ -12,6 +12,7 @@ let package = Package(
         .library(name: "ConveyorWorker", targets: ["ConveyorWorker"]),
         .executable(name: "conveyor", targets: ["conveyor"]),
         .executable(name: "conveyor-examples-worker", targets: ["ConveyorExamplesWorker"]),
+        .executable(name: "conveyor-examples-actor-client", targets: ["ConveyorExamplesActorClient"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-log.git", from: "1.6.0"),
@@ -122,6 +123,22 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ],
             path: "Examples/ConveyorExamplesWorker"
+        ),
+        // Spawns or finds a named example Counter and increments it: the actor tests' second, third... process.
+        .executableTarget(
+            name: "ConveyorExamplesActorClient",
+            dependencies: [
+                "ConveyorExamples", "Conveyor",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Examples/ConveyorExamplesActorClient"
+        ),
+        // Calls to one actor: throughput with 100 in flight, latency of sequential calls (docs/BENCHMARKS.md).
+        .executableTarget(
+            name: "ConveyorActorBenchmark",
+            dependencies: ["BenchmarkSupport", "Conveyor", "ConveyorAMQP", "ConveyorWorker", "ConveyorExamples"],
+            path: "Benchmarks/ConveyorActors"
         ),
         // Tasks end to end: a worker process running examples.noop, against the raw broker rate.
         .executableTarget(

@@ -17,9 +17,12 @@ extension Examples {
     ) async throws {
         let worker = ConveyorWorker(
             configuration: configuration, registry: registry(limited: limited, tasks: limitedTasks))
+        // The example actors (Counter, Accumulator, Sleeper) are hosted beside the tasks.
+        let actorHost = ConveyorActorHost(
+            configuration: configuration.conveyor, registry: actors, hostID: configuration.workerID)
         let group = ServiceGroup(
             configuration: .init(
-                services: [worker], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
+                services: [worker, actorHost], gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
 }

@@ -2,13 +2,15 @@ import ArgumentParser
 import Conveyor
 import Foundation
 
-/// `conveyor inspect workers|queues|scheduled|limits|periodic`: the live workers, the queues' depths, the delay set,
-/// the fleet-wide task limits, the periodic schedules.
+/// `conveyor inspect workers|queues|scheduled|limits|periodic|actors|alive`: the live workers, the queues' depths,
+/// the delay set, the fleet-wide task limits, the periodic schedules, the live actors, a health probe.
 struct Inspect: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract:
-            "Show the live workers, the queues' depths and consumers, the tasks waiting to be due, the task limits, the periodic schedules, or whether a worker here is alive.",
-        subcommands: [Workers.self, Queues.self, Scheduled.self, Limits.self, Periodic.self, Alive.self])
+            "Show the live workers, the queues' depths and consumers, the tasks waiting to be due, the task limits, the periodic schedules, the live actors, or whether a worker here is alive.",
+        subcommands: [
+            Workers.self, Queues.self, Scheduled.self, Limits.self, Periodic.self, Actors.self, Alive.self,
+        ])
 
     struct Workers: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
