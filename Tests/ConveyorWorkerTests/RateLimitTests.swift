@@ -30,11 +30,12 @@ struct RateLimitTests {
             // No second holds many more than 20: the limit is a rate, not an average over a burst. Runs catch up at
             // most one second's worth (ClaimLimits.catchUpMs) when parked messages come back late and together, as
             // the first slots' do while the queued backlog is moved to the delay set; without that bound the first
-            // second held 29 to 57 starts here. The bound is 20 + 1 + 20 by the claims' clock, a little more as recorded.
+            // second held 29 to 57 starts here. The bound is 20 + 1 + 20 by the claims' clock, a little more as
+            // recorded.
             let busiest = busiestSecond(runs)
             print(
-                "20/s fleet rate: \(total) tasks over \(last - first) ms = \(rate) per second; busiest second \(busiest)"
-            )
+                "20/s fleet rate: \(total) tasks over \(last - first) ms = \(rate) per second; "
+                    + "busiest second \(busiest)")
             #expect(abs(rate - 20) <= 2, "measured \(rate)/s")
             #expect(busiest <= 45, "\(busiest) starts within one second")
         }
