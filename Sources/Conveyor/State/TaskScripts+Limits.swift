@@ -2,7 +2,7 @@ import ConveyorRedis
 
 extension TaskScripts {
     /// The rate limit and concurrency cap step of `claim` (docs/PROTOCOL.md, "Limits"), for a claim given
-    /// KEYS[5..7] (rate, cap, cap wait) and ARGV[12..14] (interval ms, tolerance ms, max running).
+    /// KEYS[5..7] (rate, cap, cap wait) and ARGV[12..15] (interval ms, tolerance ms, max running, catch-up ms).
     ///
     /// `limits` returns a reply table when the task must wait (`throttled`, `capped`), the cap key when the claim is
     /// to take a slot, or false. The cap is checked first and taken last (`hold`, after the token), so a throttled
