@@ -58,7 +58,7 @@ struct StateLimitsTests {
     @Test("tasks back late and together run only as far as the spacing allows; the rest take the next slots")
     func lateReturnsDoNotBunch() async throws {
         try await StateFixture.with("rate-late") { f in
-            let limits = ClaimLimits(rate: try RateLimit("20/s"))
+            let limits = ClaimLimits(rate: try RateLimit("20/s"), catchUpMs: 250)
             let t0 = StateFixture.t0
             let ids = (0..<10).map { _ in f.newID() }
             #expect(try await claim(f, ids[0], now: t0, limits: limits).token != nil)

@@ -27,16 +27,17 @@ struct RateLimitTests {
             let first = try #require(runs.first?.startMs)
             let last = try #require(runs.last?.startMs)
             let rate = Double(runs.count - 1) / (Double(last - first) / 1000)
-            // No second holds many more than 20: the limit is a rate, not an average over a burst. Starts may
-            // bunch within the jitter allowance (250 ms, 5 slots) when messages come back from the delay set late,
-            // as the first slots' do while the queued backlog is moved there; without the runs' spacing check the
-            // first second held 29 to 57 starts here.
+            // No second holds many more than 20: the limit is a rate, not an average over a burst. Runs catch up at
+            // most one second's worth (ClaimLimits.catchUpMs) when parked messages come back late and together, as
+            // the first slots' do while the queued backlog is moved to the delay set; without that bound the first
+            // second held 29 to 57 starts here. The bound is 20 + 1 + 20 by the claims' clock, a little more as
+            // recorded.
             let busiest = busiestSecond(runs)
             print(
-                "20/s fleet rate: \(total) tasks over \(last - first) ms = \(rate) per second; busiest second \(busiest)"
-            )
+                "20/s fleet rate: \(total) tasks over \(last - first) ms = \(rate) per second; "
+                    + "busiest second \(busiest)")
             #expect(abs(rate - 20) <= 2, "measured \(rate)/s")
-            #expect(busiest <= 28, "\(busiest) starts within one second")
+            #expect(busiest <= 45, "\(busiest) starts within one second")
         }
     }
 
@@ -71,8 +72,8 @@ struct RateLimitTests {
                 let quietLast = try #require(quietRuns.last?.startMs)
                 print("per-key: quiet customer's runs \(quietRuns.map { $0.startMs - submitted }) ms after submit")
                 #expect(quietLast - submitted < 2_000, "the quiet customer waited behind the busy one")
-                let gaps = zip(busyRuns.dropFirst(), busyRuns).map { $0.startMs - $1.startMs }
-                #expect(gaps.allSatisfy { $0 >= 250 }, "busy customer's runs closer than the limit: \(gaps)")
+                // At most 2/s, plus a second's worth of catching up.
+                #expect(busiestSecond(busyRuns) <= 5, "busy customer's runs closer than the limit")
                 #expect(try #require(busyRuns.last?.startMs) - (try #require(busyRuns.first?.startMs)) >= 3_000)
             }
         }

@@ -2,7 +2,7 @@ import ConveyorRedis
 
 extension TaskScripts {
     /// The rate limit and concurrency cap step of `claim` (docs/PROTOCOL.md, "Limits"), for a claim given
-    /// KEYS[5..7] (rate, cap, cap wait) and ARGV[12..14] (interval ms, tolerance ms, max running).
+    /// KEYS[5..7] (rate, cap, cap wait) and ARGV[12..15] (interval ms, tolerance ms, max running, catch-up ms).
     ///
     /// `limits` returns a reply table when the task must wait (`throttled`, `capped`), the cap key when the claim is
     /// to take a slot, or false. The cap is checked first and taken last (`hold`, after the token), so a throttled
@@ -23,7 +23,7 @@ extension TaskScripts {
           end
           local interval = tonumber(ARGV[12]) or 0
           if interval > 0 then
-            local tol, allow = tonumber(ARGV[13]), tonumber(ARGV[15]) or 250
+            local tol, allow = tonumber(ARGV[13]), tonumber(ARGV[15]) or 1000
             local state = redis.call('HMGET', KEYS[5], 'tat', 'run')
             local tat = math.max(tonumber(state[1]) or now, now)
             local run = math.max(tonumber(state[2]) or now, now)
@@ -37,7 +37,7 @@ extension TaskScripts {
               redis.call('PEXPIRE', KEYS[5], int(math.ceil(math.max(tat, run) - now) + 1000))
             end
             if (due < now + 1 and run - tol - allow < now + 1) or (not reserved and run - tol < now + 1) then
-              -- Its slot has come and the runs keep their spacing (give or take `allow` of jitter), or it is new and
+              -- Its slot has come and the runs keep their spacing (catching up at most `allow`), or it is new and
               -- the runs are behind their schedule (returns from the delay set are late): it runs now.
               run = run + interval
               if not reserved then tat = math.max(tat, run) end

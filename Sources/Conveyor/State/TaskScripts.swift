@@ -78,7 +78,7 @@ enum TaskScripts {
     /// KEYS: task, result meta, fence, tombstone; for a task with limits also rate, cap, cap wait.
     /// ARGV: P, id, worker, now, lease ms, name, queue, expires ms (0 = never), max attempts (0 = no limit), TTL,
     /// reply-to client; for a task with limits also rate interval ms (0 = none), rate tolerance ms, max running
-    /// (0 = none), jitter allowance ms.
+    /// (0 = none), catch-up ms.
     /// Returns `{'run', token, attempt}`, `{'finished', state}`, `{'revoked', reason}`, `{'expired'}`,
     /// `{'leased', owner, until}`, `{'poison', attempts}`, `{'throttled', run at}` or `{'capped', first expiry}`.
     static let claim = RedisScript(

@@ -12,11 +12,24 @@ public struct ClaimLimits: Sendable, Hashable {
     /// The pool the cap counts in; the task name when `nil`.
     public var pool: String?
 
-    public init(rate: RateLimit? = nil, rateKey: String? = nil, maxRunning: Int? = nil, pool: String? = nil) {
+    /// How far the runs of a rate limit may catch up (ms) when parked tasks come back from the delay set late and
+    /// together, beyond the rate's own burst: the promoter's batches and the broker make returns jitter, and a
+    /// loaded machine stalls them. Late returns beyond it take new slots instead, so no window of time sees more
+    /// than the rate allows plus this much. ``defaultCatchUpMs`` unless set.
+    public var catchUpMs: Int64
+
+    /// One second: a stall of up to a second is made up for, at the price of up to a second's worth of runs early.
+    public static let defaultCatchUpMs: Int64 = 1_000
+
+    public init(
+        rate: RateLimit? = nil, rateKey: String? = nil, maxRunning: Int? = nil, pool: String? = nil,
+        catchUpMs: Int64 = ClaimLimits.defaultCatchUpMs
+    ) {
         self.rate = rate
         self.rateKey = rateKey
         self.maxRunning = maxRunning
         self.pool = pool
+        self.catchUpMs = max(0, catchUpMs)
     }
 
     /// Whether there is anything to enforce.
@@ -25,7 +38,7 @@ public struct ClaimLimits: Sendable, Hashable {
     /// The pool a task named `name` counts in.
     public func poolName(task name: String) -> String { pool ?? name }
 
-    /// The claim script's extra KEYS (rate, cap, cap wait) and ARGV (interval, tolerance, max running).
+    /// The claim script's extra KEYS (rate, cap, cap wait) and ARGV (interval, tolerance, max running, catch-up).
     func append(
         to keyList: inout [any RedisArgument], _ arguments: inout [any RedisArgument], keys: RedisKeys, name: String
     ) {
@@ -41,12 +54,8 @@ public struct ClaimLimits: Sendable, Hashable {
             arguments.append(0)
         }
         arguments.append(max(0, maxRunning ?? 0))
-        arguments.append(Self.jitterAllowanceMs)
+        arguments.append(catchUpMs)
     }
-
-    /// How far runs may bunch beyond their rate's spacing (ms): what coming back from the delay set adds to a
-    /// slot (the promoter's interval, the broker) varies by about this much. Late returns beyond it take new slots.
-    public static let jitterAllowanceMs: Int64 = 250
 }
 
 extension RedisKeys {
