@@ -106,7 +106,9 @@ struct ActorProcessTests {
             }
             try await eventually("150 calls done", timeout: .seconds(60)) { succeeded.current >= 150 }
             let record = try #require(try await f.system.record(of: accumulator))
-            let hostPID = try #require(Int32(record.host.split(separator: ".").last ?? ""), "host \(record.host)")
+            // Worker ids read `conveyor@<host>.<pid>.<random>`.
+            let hostPID = try #require(
+                Int32(record.host.split(separator: ".").dropLast().last ?? ""), "host \(record.host)")
             let victim = hostPID == first.pid ? first : second
             #expect(hostPID == first.pid || hostPID == second.pid)
             let doneAtKill = succeeded.current

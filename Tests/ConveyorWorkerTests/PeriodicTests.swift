@@ -279,7 +279,7 @@ struct PeriodicTests {
                 #expect((schedule["submitted"]?.intValue ?? 0) >= 2 && schedule["next_ms"]?.intValue != nil)
             }
             let victim = try #require(
-                children.first { leader.owner.hasSuffix(".\($0.pid)") }, "leader \(leader.owner) is none of ours")
+                children.first { leader.owner.contains(".\($0.pid).") }, "leader \(leader.owner) is none of ours")
             victim.signal(SIGKILL)
             let killedAtMs = MillisecondClock.now()
             let killedAt = ContinuousClock.now

@@ -34,7 +34,9 @@ extension TaskScripts {
             local due = reserved or (tat - tol)
             local function save()
               redis.call('HSET', KEYS[5], 'tat', string.format('%.3f', tat), 'run', string.format('%.3f', run))
-              redis.call('PEXPIRE', KEYS[5], int(math.ceil(math.max(tat, run) - now) + 1000))
+              -- A minute past the state's last time, not a second: a caller whose clock lags Redis's (or a
+              -- test's fixed clock on a slow machine) must not see the state vanish between two claims.
+              redis.call('PEXPIRE', KEYS[5], int(math.ceil(math.max(tat, run) - now) + 60000))
             end
             if (due < now + 1 and run - tol - allow < now + 1) or (not reserved and run - tol < now + 1) then
               -- Its slot has come and the runs keep their spacing (catching up at most `allow`), or it is new and
