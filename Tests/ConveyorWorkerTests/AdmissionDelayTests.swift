@@ -124,14 +124,14 @@ struct AdmissionDelayTests {
                     let p99 = lateness[lateness.count * 99 / 100]
                     let worst = lateness.last ?? 0
                     print("countdown lateness over \(total) tasks: p50 \(p50) ms, p99 \(p99) ms, max \(worst) ms")
-                    // The target is 200 ms, met on a quiet machine (p99 about 90–150 ms here). When the suite
-                    // saturates the shared CPU, this process cannot submit ahead of the plan, or the worker process
+                    // The target, 200 ms, is asserted: `make test` runs this suite in its serial phase (p99 about
+                    // 60–150 ms here). When something else saturates the shared CPU anyway, this process cannot submit ahead of the plan, or the worker process
                     // falls behind 200 tasks/s and promoted messages wait in the queue: every task is then late
                     // alike, which says nothing about promotion, so only the properties above are asserted.
                     // Otherwise a promoter that waited out a lease, or polled every second, fails here.
                     print("most messages waiting in the queue: \(backlog); submits behind plan: \(behindPlan)")
                     if behindPlan <= total / 100 && backlog <= 50 {
-                        #expect(p99 <= 1_000, "p99 lateness \(p99) ms; the worker said: \(worker.output.suffix(3_000))")
+                        #expect(p99 <= 200, "p99 lateness \(p99) ms; the worker said: \(worker.output.suffix(3_000))")
                     } else {
                         print("countdown lateness not asserted: the machine was saturated")
                     }
