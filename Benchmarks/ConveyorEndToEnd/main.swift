@@ -34,7 +34,8 @@ struct Options {
     var workerLogLevel = "notice"
     /// A fleet-wide rate limit on examples.noop in the worker (`1000000/s` never binds): the cost of the check.
     var workerRateLimit: String?
-    /// Whether to run the admission rounds, and the admission worker's rate limit on examples.noop.
+    /// Whether to run the admission rounds, and the admission worker's rate limit on examples.noop (`none`: keys
+    /// only, to tell the two costs apart).
     var admission = true
     var admissionRateLimit = "1000000/s"
     /// `overlap`: each batch's results are awaited as soon as it is submitted; `after`: one `wait` for all the
@@ -387,7 +388,8 @@ do {
     if options.admission {
         diagnose("\(program): admission worker on queue \(admissionQueue), rate limit \(options.admissionRateLimit)")
         let second = try WorkerProcess(
-            queue: admissionQueue, prefix: admissionPrefix, rateLimit: options.admissionRateLimit, options: options)
+            queue: admissionQueue, prefix: admissionPrefix,
+            rateLimit: options.admissionRateLimit == "none" ? nil : options.admissionRateLimit, options: options)
         admissionStarted = second
         admissionWorker = second
         workerPIDs.withLock { $0.append(second.pid) }

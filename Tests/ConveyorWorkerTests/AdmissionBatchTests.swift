@@ -135,6 +135,26 @@ struct AdmissionBatchTests {
         }
     }
 
+    @Test("a batch bigger than one script call's share of keys: every key reserved and confirmed, in order")
+    func batchAcrossChunks() async throws {
+        try await WorkerFixture.with("batch-chunks") { f in
+            let count = TaskStore.idempotencyChunk * 2 + 100
+            let keys = (0..<count).map { "big-\($0)" }
+            let inputs = Array(repeating: Examples.Noop.Input(), count: count)
+            let options = TaskOptions(queue: f.queue)
+            let refs = try await f.client.submitMany(
+                Examples.Noop.self, inputs, idempotencyKeys: keys, options: options)
+            #expect(Set(refs.map(\.id)).count == count)
+            for index in [0, TaskStore.idempotencyChunk, count - 1] {
+                #expect(try await f.store.idempotencyTaskID(keys[index]) == refs[index].id)
+            }
+            let again = try await f.client.submitMany(
+                Examples.Noop.self, inputs, idempotencyKeys: keys, options: options)
+            #expect(again.map(\.id) == refs.map(\.id))
+            #expect(try await f.admin.queueInfo(f.queue)?.messageCount == count, "published once each")
+        }
+    }
+
     @Test("a key another producer holds pending: the batch waits and takes it over with its id")
     func pendingKeyFallsBack() async throws {
         try await WorkerFixture.with("batch-pending") { f in

@@ -10,7 +10,8 @@ extension ConveyorClient {
     /// Each key behaves as ``TaskOptions/idempotencyKey`` does for ``submit(_:_:options:)``: a key that already
     /// names a task returns that task's ref and publishes nothing, and concurrent batches from any number of
     /// producers give one task per key, run once. The cost is three round trips for the whole batch (the keys
-    /// reserved pipelined, one confirmed publish, the keys confirmed pipelined), not three per task. Keys another
+    /// reserved by one script call per 500 keys, one confirmed publish, the keys confirmed likewise), not three
+    /// per task. Keys another
     /// producer is publishing at that moment wait for it, one by one, as ``submit(_:_:options:)`` does.
     ///
     /// A key given twice names one task: both positions get the same ref, and the later input is not used.
@@ -49,9 +50,9 @@ extension ConveyorClient {
         return admitted.map { ObjectRef(id: $0.id, client: self, submittedHere: $0.submittedHere) }
     }
 
-    /// Admits one task per distinct key of `keys` (docs/PROTOCOL.md §7): reserve every key (one pipeline), check
-    /// the bound, publish the reserved ones as one confirmed batch (or schedule them), confirm their keys (one
-    /// pipeline); keys pending at another producer go through ``admit(name:args:kwargs:options:)`` one by one.
+    /// Admits one task per distinct key of `keys` (docs/PROTOCOL.md §7): reserve every key (one round trip),
+    /// check the bound, publish the reserved ones as one confirmed batch (or schedule them), confirm their keys
+    /// (one round trip); keys pending at another producer go through ``admit(name:args:kwargs:options:)`` one by one.
     ///
     /// - Returns: for each position of `keys`, the task id and whether this client published it.
     func admitMany(
@@ -173,7 +174,7 @@ extension ConveyorClient {
             metadata: ["task": .string(name), "count": .stringConvertible(all.count), "queue": .string(queue)])
     }
 
-    /// Confirms published tasks' keys (one pipeline), warning about a key that was released and taken anew while
+    /// Confirms published tasks' keys (one round trip), warning about a key that was released and taken anew while
     /// its task was published.
     private func confirm(_ published: [(key: String, id: String)]) async throws {
         guard !published.isEmpty else { return }

@@ -1,11 +1,13 @@
 import ConveyorRedis
 
 extension TaskStore {
-    /// Reserves many idempotency keys in one pipelined round trip: `reserveIdempotency` once per key, as
-    /// ``reserveIdempotencyKey(_:candidate:pending:ttl:now:)`` does for one.
-    ///
-    /// Each call is its own script run (Redis does them one after another, each atomic), so the outcome for a key
-    /// is exactly the single call's; the batch only saves the round trips.
+    /// Keys per `reserveIdempotencyMany`/`confirmIdempotencyMany` call: bounds how long one call holds Redis
+    /// (about a millisecond); bigger batches send several calls in one pipeline.
+    static let idempotencyChunk = 500
+
+    /// Reserves many idempotency keys in one round trip (`reserveIdempotencyMany`, a call per
+    /// ``idempotencyChunk`` keys, pipelined): for each key exactly what
+    /// ``reserveIdempotencyKey(_:candidate:pending:ttl:now:)`` gives for one.
     ///
     /// - Parameter requests: each key (at most once) with a new candidate task id.
     /// - Returns: one reservation per request, in order.
@@ -15,30 +17,53 @@ extension TaskStore {
     func reserveIdempotencyKeys(
         _ requests: [(key: String, candidate: String)], pending: Duration, ttl: Duration, now: Int64? = nil
     ) async throws -> [IdempotencyReservation] {
-        let calls = requests.map { key, candidate in
-            ScriptCall(
-                keys: [self.keys.idempotency(key)],
-                arguments: [self.keys.prefix, candidate, now ?? 0, pending.wholeMilliseconds, ttl.wholeMilliseconds])
+        let calls = Self.chunks(requests.count).map { range in
+            var arguments: [any RedisArgument] = [
+                keys.prefix, now ?? 0, pending.wholeMilliseconds, ttl.wholeMilliseconds,
+            ]
+            arguments += requests[range].map { $0.candidate as any RedisArgument }
+            return ScriptCall(keys: requests[range].map { self.keys.idempotency($0.key) }, arguments: arguments)
         }
-        return try await runPipelined(TaskScripts.reserveIdempotency, calls).map(Self.reservation)
+        let replies = try await runPipelined(TaskScripts.reserveIdempotencyMany, calls)
+        return try zip(Self.chunks(requests.count), replies).flatMap { range, reply in
+            try Self.elements(reply, count: range.count, script: "reserveIdempotencyMany").map(Self.reservation)
+        }
     }
 
-    /// Confirms many published tasks' idempotency keys in one pipelined round trip (`confirmIdempotency` once per
-    /// key, as ``confirmIdempotencyKey(_:id:ttl:)``).
+    /// Confirms many published tasks' idempotency keys in one round trip (`confirmIdempotencyMany`, a call per
+    /// ``idempotencyChunk`` keys, pipelined): for each key what ``confirmIdempotencyKey(_:id:ttl:)`` does.
     ///
     /// - Returns: for each key, the id it names (its `id`, unless the reservation was released and taken anew).
     /// - Throws: the ``RedisError`` of a call, or ``TaskStoreError/unexpectedReply(script:reply:)``.
     @discardableResult
     func confirmIdempotencyKeys(_ published: [(key: String, id: String)], ttl: Duration) async throws -> [String] {
-        let calls = published.map { key, id in
-            ScriptCall(keys: [self.keys.idempotency(key)], arguments: [self.keys.prefix, id, ttl.wholeMilliseconds])
+        let calls = Self.chunks(published.count).map { range in
+            var arguments: [any RedisArgument] = [keys.prefix, ttl.wholeMilliseconds]
+            arguments += published[range].map { $0.id as any RedisArgument }
+            return ScriptCall(keys: published[range].map { self.keys.idempotency($0.key) }, arguments: arguments)
         }
-        return try await runPipelined(TaskScripts.confirmIdempotency, calls).map { reply in
-            guard let named = reply.string else {
-                throw TaskStoreError.unexpectedReply(script: "confirmIdempotency", reply: reply.description)
+        let replies = try await runPipelined(TaskScripts.confirmIdempotencyMany, calls)
+        return try zip(Self.chunks(published.count), replies).flatMap { range, reply in
+            try Self.elements(reply, count: range.count, script: "confirmIdempotencyMany").map { named in
+                guard let id = named.string else {
+                    throw TaskStoreError.unexpectedReply(script: "confirmIdempotencyMany", reply: reply.description)
+                }
+                return id
             }
-            return named
         }
+    }
+
+    /// `0..<count` cut in ranges of ``idempotencyChunk``.
+    static func chunks(_ count: Int) -> [Range<Int>] {
+        stride(from: 0, to: count, by: idempotencyChunk).map { $0..<min($0 + idempotencyChunk, count) }
+    }
+
+    /// The elements of an array reply that must hold `count` of them.
+    static func elements(_ reply: RESPValue, count: Int, script: String) throws -> [RESPValue] {
+        guard let elements = reply.array, elements.count == count else {
+            throw TaskStoreError.unexpectedReply(script: script, reply: reply.description)
+        }
+        return elements
     }
 
     /// Drops many pending reservations (``releaseIdempotencyKey(_:id:)`` for each pair), pipelined.
