@@ -208,6 +208,9 @@ func rawRound(_ options: Options, message: AMQPMessage) async throws -> RawFigur
 struct EndToEndFigures {
     var tasksPerSecond: Double
     var workerCPUPerTask: Double
+    /// The Redis server's CPU per task (0 when it is not a local process this user can read): it also serves
+    /// whatever else shares it.
+    var redisCPUPerTask: Double
     var clientCPUPerTask: Double
     /// The mean time one `submitMany` took, until its refs were returned (the producer's share of the path).
     var submitSecondsPerBatch: Double
@@ -224,6 +227,8 @@ func endToEndRound(
     let inputs = Array(repeating: Examples.Noop.Input(), count: options.batch)
     let timeout = options.timeout
     let workerCPU = try cpuSeconds(pid: worker.pid)
+    let redisServer = redisPID.withLock { $0 }
+    let redisCPU = redisServer.flatMap { try? cpuSeconds(pid: $0) }
     let clientCPU = try cpuSeconds(pid: ProcessInfo.processInfo.processIdentifier)
     var refs: [ObjectRef<JSONValue>] = []
     refs.reserveCapacity(options.tasks)
@@ -266,6 +271,8 @@ func endToEndRound(
     let figures = EndToEndFigures(
         tasksPerSecond: tasks / elapsed,
         workerCPUPerTask: (try cpuSeconds(pid: worker.pid) - workerCPU) / tasks,
+        redisCPUPerTask: redisCPU.flatMap { before in redisServer.flatMap { try? cpuSeconds(pid: $0) - before } }
+            .map { $0 / tasks } ?? 0,
         clientCPUPerTask: (try cpuSeconds(pid: ProcessInfo.processInfo.processIdentifier) - clientCPU) / tasks,
         submitSecondsPerBatch: submitting.seconds / Double(max(1, batches)), ids: refs.map(\.id))
     // Ready is not the same as succeeded: a noop that failed would throw here.
@@ -372,6 +379,9 @@ enum Side {
     case admission
 }
 
+/// The Redis server's pid when it runs on this machine and its `/proc` entry is readable (`INFO server`).
+let redisPID = LockedValue<Int32?>(nil)
+
 /// Connects a client to the worker on `queue`.
 func connectClient(queue: String, prefix: String) async throws -> ConveyorClient {
     try await ConveyorClient.connect(
@@ -403,6 +413,12 @@ do {
 
     let connected = try await connectClient(queue: queue, prefix: prefix)
     client = connected
+    let info = try await connected.redis.send(RedisCommand("INFO", "server")).string ?? ""
+    if let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("process_id:") }),
+        let pid = Int32(line.dropFirst("process_id:".count)), (try? cpuSeconds(pid: pid)) != nil
+    {
+        redisPID.withLock { $0 = pid }
+    }
     // Warm-up: the queue check, the notification subscription, the worker's first runs.
     taskIDs += try await sequentialRound(connected, queue: queue, count: 50).ids
     var admissionConnected: ConveyorClient?
@@ -484,6 +500,7 @@ do {
         "roundtrip_submit_p50_ms": rounded(median(roundTrips.map(\.submitP50)), 3),
         "worker_cpu_us_per_task": rounded(median(endToEnd.map(\.workerCPUPerTask)) * 1e6, 1),
         "client_cpu_us_per_task": rounded(median(endToEnd.map(\.clientCPUPerTask)) * 1e6, 1),
+        "redis_cpu_us_per_task": rounded(median(endToEnd.map(\.redisCPUPerTask)) * 1e6, 1),
         "submit_ms_per_batch": rounded(median(endToEnd.map(\.submitSecondsPerBatch)) * 1000, 2),
         "worker_rss_mb": rounded(memory.current, 1),
         "worker_peak_rss_mb": rounded(memory.peak, 1),
@@ -499,6 +516,8 @@ do {
             ? 0 : rounded(median(admission.map(\.workerCPUPerTask)) * 1e6, 1),
         "admission_client_cpu_us_per_task": admission.isEmpty
             ? 0 : rounded(median(admission.map(\.clientCPUPerTask)) * 1e6, 1),
+        "admission_redis_cpu_us_per_task": admission.isEmpty
+            ? 0 : rounded(median(admission.map(\.redisCPUPerTask)) * 1e6, 1),
         "admission_submit_ms_per_batch": admission.isEmpty
             ? 0 : rounded(median(admission.map(\.submitSecondsPerBatch)) * 1000, 2),
     ]
