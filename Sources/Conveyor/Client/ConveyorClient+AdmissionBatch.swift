@@ -44,6 +44,7 @@ extension ConveyorClient {
         guard !idempotencyKeys.contains(where: \.isEmpty) else {
             throw ConveyorError.invalidConfiguration("an idempotency key is empty")
         }
+        guard !inputs.isEmpty else { return [] }
         let kwargs = try inputs.map { try Definition.encodeInput($0) }
         let admitted = try await admitMany(
             name: Definition.name, kwargs: kwargs, keys: idempotencyKeys, options: options)
