@@ -3,11 +3,17 @@
 //
 //   swift run -c release ConveyorEndToEndBenchmark [--tasks N] [--sequential N] [--rounds R] [--batch B]
 //       [--worker-concurrency C] [--wait overlap|after] [--raw on|off] [--worker-log-level L]
-//       [--worker-rate-limit 1000000/s]
+//       [--worker-rate-limit 1000000/s] [--admission on|off] [--admission-rate-limit 1000000/s]
 //       [--amqp-url URL] [--redis-url URL]
 //
 // The worker is `conveyor-examples-worker` from the same build folder, started on a queue and key prefix of its
 // own, stopped (SIGTERM) at the end, when both are deleted. Prints one JSON line; progress goes to stderr.
+//
+// The admission rounds (`--admission on`, the default) run the same tasks with admission control on: a unique
+// idempotency key per task (`submitMany(_:_:idempotencyKeys:options:)`) and a second worker, alike but on its own
+// queue and key prefix, whose examples.noop has a rate limit that never binds (`--admission-rate-limit`). Both
+// workers run throughout, and plain and admission rounds alternate which goes first, so `admission_ratio` compares
+// like with like.
 import BenchmarkSupport
 import Conveyor
 import ConveyorAMQP
@@ -28,6 +34,10 @@ struct Options {
     var workerLogLevel = "notice"
     /// A fleet-wide rate limit on examples.noop in the worker (`1000000/s` never binds): the cost of the check.
     var workerRateLimit: String?
+    /// Whether to run the admission rounds, and the admission worker's rate limit on examples.noop (`none`: keys
+    /// only, to tell the two costs apart).
+    var admission = true
+    var admissionRateLimit = "1000000/s"
     /// `overlap`: each batch's results are awaited as soon as it is submitted; `after`: one `wait` for all the
     /// refs once every batch is submitted.
     var waitMode = WaitMode.overlap
@@ -56,6 +66,10 @@ struct Options {
             case "--worker-concurrency": options.workerConcurrency = try positiveInt(value, flag)
             case "--worker-log-level": options.workerLogLevel = value
             case "--worker-rate-limit": options.workerRateLimit = value
+            case "--admission":
+                guard value == "on" || value == "off" else { throw BenchError("--admission takes on or off") }
+                options.admission = value == "on"
+            case "--admission-rate-limit": options.admissionRateLimit = value
             case "--wait":
                 guard let mode = WaitMode(rawValue: value) else { throw BenchError("--wait takes overlap or after") }
                 options.waitMode = mode
@@ -78,7 +92,7 @@ final class WorkerProcess {
     let process = Process()
     var pid: Int32 { process.processIdentifier }
 
-    init(queue: String, prefix: String, options: Options) throws {
+    init(queue: String, prefix: String, rateLimit: String?, options: Options) throws {
         let executable = siblingExecutable("conveyor-examples-worker")
         guard FileManager.default.isExecutableFile(atPath: executable.path) else {
             throw BenchError("no worker at \(executable.path): build the conveyor-examples-worker product first")
@@ -88,7 +102,7 @@ final class WorkerProcess {
             "--queues", queue, "--concurrency", String(options.workerConcurrency), "--log-level",
             options.workerLogLevel,
         ]
-        if let limit = options.workerRateLimit {
+        if let limit = rateLimit {
             process.arguments? += ["--rate-limit", limit, "--limit-tasks", Examples.Noop.name]
         }
         var environment = ProcessInfo.processInfo.environment
@@ -194,31 +208,50 @@ func rawRound(_ options: Options, message: AMQPMessage) async throws -> RawFigur
 struct EndToEndFigures {
     var tasksPerSecond: Double
     var workerCPUPerTask: Double
+    /// The Redis server's CPU per task (0 when it is not a local process this user can read): it also serves
+    /// whatever else shares it.
+    var redisCPUPerTask: Double
     var clientCPUPerTask: Double
+    /// The mean time one `submitMany` took, until its refs were returned (the producer's share of the path).
+    var submitSecondsPerBatch: Double
     /// The tasks' ids, for the cleanup.
     var ids: [String]
 }
 
 /// Submits `options.tasks` noops in batches and waits for every result: tasks per second from the first submit
-/// to the last result.
+/// to the last result. With `keyPrefix`, each task has its own idempotency key (`keyPrefix` + its number).
 func endToEndRound(
-    _ client: ConveyorClient, queue: String, worker: WorkerProcess, options: Options
+    _ client: ConveyorClient, queue: String, worker: WorkerProcess, options: Options, keyPrefix: String? = nil
 ) async throws -> EndToEndFigures {
     let taskOptions = TaskOptions(queue: queue)
     let inputs = Array(repeating: Examples.Noop.Input(), count: options.batch)
     let timeout = options.timeout
     let workerCPU = try cpuSeconds(pid: worker.pid)
+    let redisServer = redisPID.withLock { $0 }
+    let redisCPU = redisServer.flatMap { try? cpuSeconds(pid: $0) }
     let clientCPU = try cpuSeconds(pid: ProcessInfo.processInfo.processIdentifier)
     var refs: [ObjectRef<JSONValue>] = []
     refs.reserveCapacity(options.tasks)
+    var submitting = Duration.zero
+    var batches = 0
+    /// The next batch, keyed or not.
+    func submitBatch(_ count: Int) async throws -> [ObjectRef<JSONValue>] {
+        let batch = Array(inputs.prefix(count))
+        let keys = keyPrefix.map { prefix in (refs.count..<refs.count + count).map { prefix + String($0) } }
+        let start = ContinuousClock.now
+        defer {
+            submitting += ContinuousClock.now - start
+            batches += 1
+        }
+        guard let keys else { return try await client.submitMany(Examples.Noop.self, batch, options: taskOptions) }
+        return try await client.submitMany(Examples.Noop.self, batch, idempotencyKeys: keys, options: taskOptions)
+    }
     let elapsed = try await seconds {
         switch options.waitMode {
         case .overlap:
             try await withThrowingTaskGroup(of: Int.self) { group in
                 while refs.count < options.tasks {
-                    let batch = try await client.submitMany(
-                        Examples.Noop.self, Array(inputs.prefix(min(options.batch, options.tasks - refs.count))),
-                        options: taskOptions)
+                    let batch = try await submitBatch(min(options.batch, options.tasks - refs.count))
                     refs += batch
                     group.addTask { try await client.wait(batch, timeout: timeout).pending.count }
                 }
@@ -228,9 +261,7 @@ func endToEndRound(
             }
         case .after:
             while refs.count < options.tasks {
-                refs += try await client.submitMany(
-                    Examples.Noop.self, Array(inputs.prefix(min(options.batch, options.tasks - refs.count))),
-                    options: taskOptions)
+                refs += try await submitBatch(min(options.batch, options.tasks - refs.count))
             }
             let pending = try await client.wait(refs, timeout: timeout).pending.count
             if pending > 0 { throw BenchError("\(pending) tasks not finished within \(timeout)") }
@@ -240,8 +271,10 @@ func endToEndRound(
     let figures = EndToEndFigures(
         tasksPerSecond: tasks / elapsed,
         workerCPUPerTask: (try cpuSeconds(pid: worker.pid) - workerCPU) / tasks,
+        redisCPUPerTask: redisCPU.flatMap { before in redisServer.flatMap { try? cpuSeconds(pid: $0) - before } }
+            .map { $0 / tasks } ?? 0,
         clientCPUPerTask: (try cpuSeconds(pid: ProcessInfo.processInfo.processIdentifier) - clientCPU) / tasks,
-        ids: refs.map(\.id))
+        submitSecondsPerBatch: submitting.seconds / Double(max(1, batches)), ids: refs.map(\.id))
     // Ready is not the same as succeeded: a noop that failed would throw here.
     for ref in [refs.first, refs.last].compactMap({ $0 }) { _ = try await ref.get(timeout: timeout) }
     return figures
@@ -310,65 +343,128 @@ do {
 
 let queue = uniqueQueue("e2e")
 let prefix = queue + ":"
+/// The admission worker's queue and key prefix (its idempotency keys live there too).
+let admissionQueue = uniqueQueue("e2e-admission")
+let admissionPrefix = admissionQueue + ":"
 var worker: WorkerProcess?
+var admissionWorker: WorkerProcess?
 var admin: AMQPConnection?
 var client: ConveyorClient?
+var admissionClient: ConveyorClient?
 var taskIDs: [String] = []
+var admissionTaskIDs: [String] = []
 var figures: [String: Any]?
-/// The worker's pid for the signal handler, which runs on another thread.
-let workerPID = LockedValue<Int32>(0)
+/// The workers' pids for the signal handler, which runs on another thread.
+let workerPIDs = LockedValue<[Int32]>([])
 
-// Ctrl-C or a kill of the benchmark stops the worker too; the queues then stay behind (their names start with
+// Ctrl-C or a kill of the benchmark stops the workers too; the queues then stay behind (their names start with
 // `bench-e2e-`).
 signal(SIGINT, SIG_IGN)
 signal(SIGTERM, SIG_IGN)
 let signalSources = [SIGINT, SIGTERM].map { [queue] number in
     let source = DispatchSource.makeSignalSource(signal: number, queue: .global())
     source.setEventHandler {
-        let pid = workerPID.withLock { $0 }
-        if pid > 0 { kill(pid, SIGTERM) }
-        diagnose("\(program): interrupted; the worker was asked to stop, queue \(queue) is left behind")
+        for pid in workerPIDs.withLock({ $0 }) where pid > 0 { kill(pid, SIGTERM) }
+        diagnose("\(program): interrupted; the workers were asked to stop, queue \(queue) is left behind")
         exit(130)
     }
     source.resume()
     return source
 }
 
+/// The three measurements of a round.
+enum Side {
+    case raw
+    case plain
+    case admission
+}
+
+/// The Redis server's pid when it runs on this machine and its `/proc` entry is readable (`INFO server`).
+let redisPID = LockedValue<Int32?>(nil)
+
+/// Connects a client to the worker on `queue`.
+func connectClient(queue: String, prefix: String) async throws -> ConveyorClient {
+    try await ConveyorClient.connect(
+        ConveyorConfiguration(
+            brokerURLs: [options.amqpURL], redisURL: options.redisURL, keyPrefix: prefix, defaultQueue: queue))
+}
+
 do {
     diagnose("\(program): worker on queue \(queue), concurrency \(options.workerConcurrency)")
-    let started = try WorkerProcess(queue: queue, prefix: prefix, options: options)
+    let started = try WorkerProcess(queue: queue, prefix: prefix, rateLimit: options.workerRateLimit, options: options)
     worker = started
-    workerPID.withLock { $0 = started.pid }
+    workerPIDs.withLock { $0.append(started.pid) }
+    var admissionStarted: WorkerProcess?
+    if options.admission {
+        diagnose("\(program): admission worker on queue \(admissionQueue), rate limit \(options.admissionRateLimit)")
+        let second = try WorkerProcess(
+            queue: admissionQueue, prefix: admissionPrefix,
+            rateLimit: options.admissionRateLimit == "none" ? nil : options.admissionRateLimit, options: options)
+        admissionStarted = second
+        admissionWorker = second
+        workerPIDs.withLock { $0.append(second.pid) }
+    }
     let adminConnection = try await AMQPConnection.connect(url: options.amqpURL, connectionName: "bench-admin")
     admin = adminConnection
     try await waitUntilConsuming(queue, worker: started, admin: adminConnection)
+    if let admissionStarted {
+        try await waitUntilConsuming(admissionQueue, worker: admissionStarted, admin: adminConnection)
+    }
 
-    let connected = try await ConveyorClient.connect(
-        ConveyorConfiguration(
-            brokerURLs: [options.amqpURL], redisURL: options.redisURL, keyPrefix: prefix, defaultQueue: queue))
+    let connected = try await connectClient(queue: queue, prefix: prefix)
     client = connected
+    let info = try await connected.redis.send(RedisCommand("INFO", "server")).string ?? ""
+    if let line = info.split(whereSeparator: \.isNewline).first(where: { $0.hasPrefix("process_id:") }),
+        let pid = Int32(line.dropFirst("process_id:".count)), (try? cpuSeconds(pid: pid)) != nil
+    {
+        redisPID.withLock { $0 = pid }
+    }
     // Warm-up: the queue check, the notification subscription, the worker's first runs.
     taskIDs += try await sequentialRound(connected, queue: queue, count: 50).ids
+    var admissionConnected: ConveyorClient?
+    if options.admission {
+        let second = try await connectClient(queue: admissionQueue, prefix: admissionPrefix)
+        admissionClient = second
+        admissionConnected = second
+        admissionTaskIDs += try await sequentialRound(second, queue: admissionQueue, count: 50).ids
+    }
     let message = try noopMessage(replyTo: connected.clientID)
 
     var raw: [RawFigures] = []
     var endToEnd: [EndToEndFigures] = []
+    var admission: [EndToEndFigures] = []
     var roundTrips: [RoundTrips] = []
+    /// A key prefix no earlier run used, so every admission task is new.
+    let runKey = UUID().uuidString.prefix(8).lowercased()
     for round in 0..<options.rounds {
-        // Alternate which side goes first so neither always meets a warmer (or more tired) broker.
-        if round % 2 == 0 {
-            raw.append(try await rawRound(options, message: message))
-            endToEnd.append(try await endToEndRound(connected, queue: queue, worker: started, options: options))
-        } else {
-            endToEnd.append(try await endToEndRound(connected, queue: queue, worker: started, options: options))
-            raw.append(try await rawRound(options, message: message))
+        // Alternate the order so neither side always meets a warmer (or more tired) broker: raw, plain,
+        // admission in even rounds, the reverse in odd ones.
+        let order: [Side] = round % 2 == 0 ? [.raw, .plain, .admission] : [.admission, .plain, .raw]
+        for side in order {
+            switch side {
+            case .raw:
+                raw.append(try await rawRound(options, message: message))
+            case .plain:
+                endToEnd.append(try await endToEndRound(connected, queue: queue, worker: started, options: options))
+            case .admission:
+                guard let admissionConnected, let admissionStarted else { continue }
+                let figures = try await endToEndRound(
+                    admissionConnected, queue: admissionQueue, worker: admissionStarted, options: options,
+                    keyPrefix: "bench-\(runKey)-\(round)-")
+                admission.append(figures)
+                admissionTaskIDs += figures.ids
+            }
         }
         taskIDs += endToEnd[round].ids
         roundTrips.append(try await sequentialRound(connected, queue: queue, count: options.sequential))
         taskIDs += roundTrips[round].ids
+        let admissionText =
+            admission.count > round
+            ? ", admission \(Int(admission[round].tasksPerSecond)) tasks/s "
+                + "(ratio \(rounded(admission[round].tasksPerSecond / endToEnd[round].tasksPerSecond, 3)))" : ""
         diagnose(
             "\(program): round \(round + 1): raw \(Int(raw[round].classic)) msgs/s (quorum \(Int(raw[round].quorum))), "
-                + "end to end \(Int(endToEnd[round].tasksPerSecond)) tasks/s, round trip p50 "
+                + "end to end \(Int(endToEnd[round].tasksPerSecond)) tasks/s\(admissionText), round trip p50 "
                 + "\(rounded(roundTrips[round].p50, 3)) ms p99 \(rounded(roundTrips[round].p99, 3)) ms")
     }
     let memory = try residentMemory(pid: started.pid)
@@ -376,6 +472,7 @@ do {
     let e2e = median(endToEnd.map(\.tasksPerSecond))
     let rawClassic = median(raw.map(\.classic))
     let rawQuorum = median(raw.map(\.quorum))
+    let admitted = admission.isEmpty ? 0 : median(admission.map(\.tasksPerSecond))
     figures = [
         "benchmark": "end_to_end",
         "rounds": options.rounds,
@@ -403,25 +500,46 @@ do {
         "roundtrip_submit_p50_ms": rounded(median(roundTrips.map(\.submitP50)), 3),
         "worker_cpu_us_per_task": rounded(median(endToEnd.map(\.workerCPUPerTask)) * 1e6, 1),
         "client_cpu_us_per_task": rounded(median(endToEnd.map(\.clientCPUPerTask)) * 1e6, 1),
+        "redis_cpu_us_per_task": rounded(median(endToEnd.map(\.redisCPUPerTask)) * 1e6, 1),
+        "submit_ms_per_batch": rounded(median(endToEnd.map(\.submitSecondsPerBatch)) * 1000, 2),
         "worker_rss_mb": rounded(memory.current, 1),
         "worker_peak_rss_mb": rounded(memory.peak, 1),
+        // Admission control on (a key per task, a non-binding rate limit) against the plain rounds above.
+        "admission_rate_limit": options.admission ? options.admissionRateLimit : "",
+        "admission_tasks_per_s": rounded(admitted),
+        "admission_tasks_per_s_rounds": admission.map { rounded($0.tasksPerSecond) },
+        "admission_ratio": e2e > 0 ? rounded(admitted / e2e, 3) : 0,
+        "admission_ratio_rounds": zip(admission, endToEnd).map { pair in
+            pair.1.tasksPerSecond > 0 ? rounded(pair.0.tasksPerSecond / pair.1.tasksPerSecond, 3) : 0
+        },
+        "admission_worker_cpu_us_per_task": admission.isEmpty
+            ? 0 : rounded(median(admission.map(\.workerCPUPerTask)) * 1e6, 1),
+        "admission_client_cpu_us_per_task": admission.isEmpty
+            ? 0 : rounded(median(admission.map(\.clientCPUPerTask)) * 1e6, 1),
+        "admission_redis_cpu_us_per_task": admission.isEmpty
+            ? 0 : rounded(median(admission.map(\.redisCPUPerTask)) * 1e6, 1),
+        "admission_submit_ms_per_batch": admission.isEmpty
+            ? 0 : rounded(median(admission.map(\.submitSecondsPerBatch)) * 1000, 2),
     ]
 } catch {
     diagnose("\(program): \(error)")
 }
 
-// Cleanup, also after an error: keys, worker, queues, connections.
-if let client {
+// Cleanup, also after an error: keys, workers, queues, connections.
+for (cleaned, ids, keyPrefix) in [(client, taskIDs, prefix), (admissionClient, admissionTaskIDs, admissionPrefix)] {
+    guard let cleaned else { continue }
     do {
-        try await deleteKeys(ids: taskIDs, prefix: prefix, keys: client.store.keys, redis: client.redis)
+        try await deleteKeys(ids: ids, prefix: keyPrefix, keys: cleaned.store.keys, redis: cleaned.redis)
     } catch {
-        diagnose("\(program): could not delete the keys under \(prefix): \(error)")
+        diagnose("\(program): could not delete the keys under \(keyPrefix): \(error)")
     }
-    await client.close()
+    await cleaned.close()
 }
 await worker?.stop()
+await admissionWorker?.stop()
 if let admin {
-    for name in [queue, TaskQueueTopology().deadLetterQueue(for: queue)] {
+    let topology = TaskQueueTopology()
+    for name in [queue, admissionQueue].flatMap({ [$0, topology.deadLetterQueue(for: $0)] }) {
         do {
             _ = try await admin.deleteQueue(name)
         } catch {

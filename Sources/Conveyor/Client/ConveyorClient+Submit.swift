@@ -30,13 +30,15 @@ extension ConveyorClient {
     ///
     /// - Throws: as ``submit(_:_:options:)``; ``AMQPError/batchFailed(_:)`` lists the messages that failed (the
     ///   others were confirmed); ``ConveyorError/invalidConfiguration(_:)`` for an
-    ///   ``TaskOptions/idempotencyKey``, which names one task, not a batch.
+    ///   ``TaskOptions/idempotencyKey``, which names one task, not a batch (give each task its own key with
+    ///   ``submitMany(_:_:idempotencyKeys:options:)``).
     public func submitMany<Definition: TaskDefinition>(
         _ definition: Definition.Type, _ inputs: [Definition.Input], options: TaskOptions? = nil
     ) async throws -> [ObjectRef<Definition.Output>] {
         var options = options ?? Definition.defaultOptions
         if let key = options.idempotencyKey, !key.isEmpty {
-            throw ConveyorError.invalidConfiguration("an idempotency key names one task; submitMany takes none")
+            throw ConveyorError.invalidConfiguration(
+                "an idempotency key names one task; give one per task with submitMany(_:_:idempotencyKeys:options:)")
         }
         options.fixETA(now: Date())
         let queue = queueName(options)

@@ -24,6 +24,11 @@ extension TaskStore {
         let reply = try await run(
             TaskScripts.reserveIdempotency, keys: [keys.idempotency(key)],
             arguments: [keys.prefix, candidate, now ?? 0, pending.wholeMilliseconds, ttl.wholeMilliseconds])
+        return try Self.reservation(reply)
+    }
+
+    /// Decodes a `reserveIdempotency` reply.
+    static func reservation(_ reply: RESPValue) throws -> IdempotencyReservation {
         let (tag, fields) = try ScriptReply.tagged(reply, script: "reserveIdempotency")
         guard fields.count >= 2, let id = fields[1].string else {
             throw TaskStoreError.unexpectedReply(script: "reserveIdempotency", reply: reply.description)
