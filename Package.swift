@@ -64,7 +64,7 @@ let package = Package(
         // Benchmark programs: each prints one JSON line of figures (docs/BENCHMARKS.md).
         .target(
             name: "BenchmarkSupport",
-            dependencies: ["ConveyorAMQP", "ConveyorIO"],
+            dependencies: ["ConveyorAMQP", "ConveyorIO", "ConveyorRedis"],
             path: "Benchmarks/BenchmarkSupport"
         ),
         .executableTarget(

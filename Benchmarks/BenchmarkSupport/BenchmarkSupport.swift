@@ -2,6 +2,7 @@
 // workloads whose figures more than one program reports (so they measure exactly the same thing).
 import ConveyorAMQP
 import ConveyorIO
+import ConveyorRedis
 import Foundation
 
 /// A benchmark that cannot go on; its description is printed on stderr.
@@ -169,4 +170,21 @@ public enum AMQPWorkloads {
         await consumer.cancel()
         guard received == count else { throw BenchError("the subscription ended after \(received) of \(count)") }
     }
+}
+
+/// Deletes every Redis key under `prefix` (SCAN, then DEL per page): a benchmark's keys all start with a prefix of
+/// its own run, so this leaves nothing behind and touches nothing else.
+///
+/// - Throws: the ``RedisError`` of a call, or ``BenchError`` for a reply that is not SCAN's.
+public func deleteKeys(under prefix: String, on redis: RedisClient) async throws {
+    var cursor = "0"
+    repeat {
+        let reply = try await redis.send(RedisCommand("SCAN", cursor, "MATCH", prefix + "*", "COUNT", "1000"))
+        guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let found = parts[1].array else {
+            throw BenchError("unexpected SCAN reply: \(reply)")
+        }
+        let names = found.compactMap(\.string)
+        if !names.isEmpty { _ = try await redis.del(names) }
+        cursor = next
+    } while cursor != "0"
 }

@@ -95,13 +95,5 @@ try await withThrowingTaskGroup(of: Void.self) { group in
     try await group.waitForAll()
 }
 // Every key this run made (the actor's record, call results) is under its own prefix.
-var cursor = "0"
-repeat {
-    let reply = try await system.client.redis.send(
-        RedisCommand("SCAN", cursor, "MATCH", configuration.keyPrefix + "*", "COUNT", "1000"))
-    guard let parts = reply.array, parts.count == 2 else { break }
-    cursor = parts[0].string ?? "0"
-    let keys = (parts[1].array ?? []).compactMap(\.string)
-    if !keys.isEmpty { _ = try await system.client.redis.send(RedisCommand("DEL", arguments: keys)) }
-} while cursor != "0"
+try await deleteKeys(under: configuration.keyPrefix, on: system.client.redis)
 await system.close()

@@ -319,16 +319,7 @@ func deleteKeys(ids: [String], prefix: String, keys: RedisKeys, redis: RedisClie
         _ = try await redis.del(chunk.map { keys.result($0) })
         start += chunk.count
     }
-    var cursor = "0"
-    repeat {
-        let reply = try await redis.send(RedisCommand("SCAN", cursor, "MATCH", prefix + "*", "COUNT", "1000"))
-        guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let found = parts[1].array else {
-            throw BenchError("unexpected SCAN reply: \(reply)")
-        }
-        let names = found.compactMap(\.string)
-        if !names.isEmpty { _ = try await redis.del(names) }
-        cursor = next
-    } while cursor != "0"
+    try await BenchmarkSupport.deleteKeys(under: prefix, on: redis)
 }
 
 // MARK: - main

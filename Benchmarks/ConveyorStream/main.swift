@@ -158,16 +158,7 @@ extension Duration {
 /// Deletes every key under `prefix` and the result keys of `ids`.
 func deleteKeys(prefix: String, ids: [String], client: ConveyorClient) async throws {
     if !ids.isEmpty { _ = try await client.redis.del(ids.map { client.store.keys.result($0) }) }
-    var cursor = "0"
-    repeat {
-        let reply = try await client.redis.send(RedisCommand("SCAN", cursor, "MATCH", prefix + "*", "COUNT", "1000"))
-        guard let parts = reply.array, parts.count == 2, let next = parts[0].string, let found = parts[1].array else {
-            throw BenchError("unexpected SCAN reply: \(reply)")
-        }
-        let names = found.compactMap(\.string)
-        if !names.isEmpty { _ = try await client.redis.del(names) }
-        cursor = next
-    } while cursor != "0"
+    try await BenchmarkSupport.deleteKeys(under: prefix, on: client.redis)
 }
 
 let options: Options
