@@ -188,3 +188,14 @@ public func deleteKeys(under prefix: String, on redis: RedisClient) async throws
         cursor = next
     } while cursor != "0"
 }
+
+/// The program's options parsed by `parse` from its command line; on an error, the error on stderr and exit 2
+/// (a usage error), so every benchmark refuses bad flags alike.
+public func parsedOptions<Options>(_ program: String, _ parse: ([String]) throws -> Options) -> Options {
+    do {
+        return try parse(CommandLine.arguments)
+    } catch {
+        diagnose("\(program): \(error)")
+        exit(2)
+    }
+}

@@ -195,13 +195,7 @@ func redisBenchmarkRound(_ options: Options) throws -> (get: Double, set: Double
 
 // MARK: - main
 
-let options: Options
-do {
-    options = try Options.parse(CommandLine.arguments)
-} catch {
-    diagnose("ConveyorBenchmarks: \(error)")
-    exit(2)
-}
+let options = parsedOptions("ConveyorBenchmarks", Options.parse)
 
 var ours: [AMQPFigures] = []
 var reference: [ReferenceFigures] = []

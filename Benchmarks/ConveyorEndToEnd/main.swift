@@ -324,13 +324,7 @@ func deleteKeys(ids: [String], prefix: String, keys: RedisKeys, redis: RedisClie
 
 // MARK: - main
 
-let options: Options
-do {
-    options = try Options.parse(CommandLine.arguments)
-} catch {
-    diagnose("\(program): \(error)")
-    exit(2)
-}
+let options = parsedOptions(program, Options.parse)
 
 let queue = uniqueQueue("e2e")
 let prefix = queue + ":"

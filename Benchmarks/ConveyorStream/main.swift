@@ -161,13 +161,7 @@ func deleteKeys(prefix: String, ids: [String], client: ConveyorClient) async thr
     try await BenchmarkSupport.deleteKeys(under: prefix, on: client.redis)
 }
 
-let options: Options
-do {
-    options = try Options.parse(CommandLine.arguments)
-} catch {
-    diagnose("\(program): \(error)")
-    exit(2)
-}
+let options = parsedOptions(program, Options.parse)
 
 let queue = uniqueQueue("stream")
 let prefix = "bench-stream-\(UUID().uuidString.prefix(8).lowercased()):"

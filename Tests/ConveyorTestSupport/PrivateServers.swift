@@ -391,3 +391,30 @@ struct ServersScript: Sendable {
             displayName: (["scripts/servers"] + arguments).joined(separator: " "))
     }
 }
+
+/// A private RabbitMQ and a private Redis for one test: both started, `body` run, both shut down whatever it did.
+/// For tests that restart or kill the servers of a whole deployment.
+///
+/// - Throws: what starting either server throws, or what `body` throws (after the shutdown).
+public func withPrivateServers<T>(
+    redisAppendfsync: PrivateRedis.AppendFsync = .everysec,
+    _ body: (PrivateRabbitMQ, PrivateRedis) async throws -> T
+) async throws -> T {
+    let rabbit = try await PrivateRabbitMQ.start()
+    let redis: PrivateRedis
+    do {
+        redis = try await PrivateRedis.start(appendfsync: redisAppendfsync)
+    } catch {
+        await rabbit.shutdown()
+        throw error
+    }
+    let outcome: Result<T, any Error>
+    do {
+        outcome = .success(try await body(rabbit, redis))
+    } catch {
+        outcome = .failure(error)
+    }
+    await redis.shutdown()
+    await rabbit.shutdown()
+    return try outcome.get()
+}

@@ -146,23 +146,9 @@ struct ActorProcessTests {
     @Test(
         "after a full restart of RabbitMQ, Redis and the workers, a detached named actor is found by name and answers")
     func fullRestart() async throws {
-        let rabbit = try await PrivateRabbitMQ.start()
-        let redis: PrivateRedis
-        do {
-            redis = try await PrivateRedis.start(appendfsync: .always)
-        } catch {
-            await rabbit.shutdown()
-            throw error
+        try await withPrivateServers(redisAppendfsync: .always) { rabbit, redis in
+            try await restartScenario(amqpURL: rabbit.url, redisURL: redis.url, rabbit, redis)
         }
-        let outcome: Result<Void, any Error>
-        do {
-            outcome = .success(try await restartScenario(amqpURL: rabbit.url, redisURL: redis.url, rabbit, redis))
-        } catch {
-            outcome = .failure(error)
-        }
-        await rabbit.shutdown()
-        await redis.shutdown()
-        try outcome.get()
     }
 
     func restartScenario(

@@ -93,15 +93,7 @@ struct AdmissionIdempotencyTests {
 
     @Test("the same key after a restart of RabbitMQ, Redis (AOF) and the worker still names the same task")
     func survivesFullRestart() async throws {
-        let rabbit = try await PrivateRabbitMQ.start()
-        let redis: PrivateRedis
-        do {
-            redis = try await PrivateRedis.start(appendfsync: .always)
-        } catch {
-            await rabbit.shutdown()
-            throw error
-        }
-        do {
+        try await withPrivateServers(redisAppendfsync: .always) { rabbit, redis in
             let prefix = TestServers.uniqueName("idem-restart") + ":"
             let queue = TestServers.uniqueName("idem-restart")
             var configuration = WorkerFixture.conveyorConfiguration(prefix: prefix, redisURL: redis.url)
@@ -127,13 +119,7 @@ struct AdmissionIdempotencyTests {
                 try await Task.sleep(for: .milliseconds(300))
                 #expect(try await client.redis.send(RedisCommand("LLEN", list)).int == 1)
             }
-        } catch {
-            await redis.shutdown()
-            await rabbit.shutdown()
-            throw error
         }
-        await redis.shutdown()
-        await rabbit.shutdown()
     }
 
     /// A client and an in-process worker on `queue`, for `body`'s duration.
