@@ -80,7 +80,8 @@ struct RedisChaosTests {
         outcomes: LockedValue<Outcomes>, reconnections: AsyncStream<Void>,
         subscription: RedisSubscription, script: RedisScript
     ) async throws {
-        try await waitUntil("traffic before the outage") { outcomes.current.successes >= 200 }
+        // A precondition (traffic flows before the outage), so it may wait long on a loaded machine.
+        try await waitUntil("traffic before the outage", within: .seconds(60)) { outcomes.current.successes >= 200 }
         try await server.stop()
         try await waitUntil("errors during the outage") { !outcomes.current.errors.isEmpty }
         // Issued while Redis is down, with a deadline longer than the outage: it waits and succeeds.
@@ -124,8 +125,10 @@ struct RedisChaosTests {
         #expect(try await client.evalScript(script, keys: ["script-counter"]) == .integer(2))
     }
 
-    private func waitUntil(_ what: String, _ condition: @escaping @Sendable () -> Bool) async throws {
-        try await within(.seconds(20), what) {
+    private func waitUntil(
+        _ what: String, within limit: Duration = .seconds(20), _ condition: @escaping @Sendable () -> Bool
+    ) async throws {
+        try await within(limit, what) {
             while !condition() { try await Task.sleep(for: .milliseconds(10)) }
         }
     }

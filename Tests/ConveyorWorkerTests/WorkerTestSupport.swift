@@ -105,8 +105,11 @@ struct WorkerFixture {
     }
 
     /// Waits (bounded) until `queue` has at least `count` consumers.
+    ///
+    /// A precondition, not a measurement: while the parallel phase starts sixty suites on 2 cores (private
+    /// RabbitMQ nodes booting among them) a worker can take well over 15 s to subscribe, so this waits a minute.
     func awaitConsumers(on queue: String, atLeast count: Int) async throws {
-        try await eventually("\(count) consumer(s) on \(queue)") {
+        try await eventually("\(count) consumer(s) on \(queue)", timeout: .seconds(60)) {
             (try await admin.queueInfo(queue)?.consumerCount ?? 0) >= count
         }
     }
