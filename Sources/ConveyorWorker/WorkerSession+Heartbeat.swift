@@ -71,36 +71,44 @@ extension WorkerSession {
         }
     }
 
-    /// Publishes due messages from the delay set (retries, etas) every promote interval, until cancelled. Each is
-    /// acknowledged in Redis only after the broker confirmed it, so a crash in between publishes it again rather
-    /// than losing it (the claim makes the duplicate harmless).
+    /// Publishes due messages from the delay set (retries, etas) until cancelled: when the next one is due, or
+    /// every promote interval at the latest (a message scheduled meanwhile may be due sooner). Each is acknowledged
+    /// in Redis only after the broker confirmed it, so a crash in between publishes it again rather than losing it
+    /// (the claim makes the duplicate harmless).
     func promoterLoop() async {
+        let clock = ContinuousClock()
         while !Task.isCancelled {
-            var more = false
+            let started = clock.now
+            var pause = configuration.promoteInterval
             do {
-                more = try await promoteOnce()
+                pause = min(pause, try await promoteOnce())
             } catch is CancellationError {
                 return
             } catch {
                 logger.warning("promoting delayed messages failed", metadata: ["error": "\(error)"])
             }
-            if more { continue }
+            // The pause counts from the script's call, so the publish that followed it does not delay the next.
+            let wake = started + pause
+            if pause == .zero || wake <= clock.now { continue }
             do {
-                try await Task.sleep(for: configuration.promoteInterval)
+                try await clock.sleep(until: wake, tolerance: .zero)
             } catch {
                 return
             }
         }
     }
 
-    /// Promotes one batch; returns whether the batch was full (more may be due).
-    private func promoteOnce() async throws -> Bool {
+    /// Promotes one batch; returns how long until more is due (zero when the batch was full: more may be due now).
+    private func promoteOnce() async throws -> Duration {
         let limit = 200
         // The lease of a promotion is the task lease: a promoter that dies mid-batch is replaced as fast as the
         // runs it held.
-        let due = try await store.promoteDue(limit: limit, lease: configuration.lease)
-        guard !due.isEmpty else { return false }
-        let batch = due.map { promoted in
+        let batch = try await store.promoteDueBatch(limit: limit, lease: configuration.lease)
+        let due = batch.messages
+        // At least a millisecond unless the batch was full, so a reply that says "due now" cannot spin the loop.
+        let next = due.count == limit ? .zero : max(.milliseconds(1), batch.nextDue ?? configuration.promoteInterval)
+        guard !due.isEmpty else { return next }
+        let outgoing = due.map { promoted in
             let message = promoted.message
             let properties = AMQPProperties(
                 contentType: message.properties.contentType ?? "application/json",
@@ -114,7 +122,7 @@ extension WorkerSession {
         }
         var confirmed = due.map(\.id)
         do {
-            try await broker.publish(batch: batch)
+            try await broker.publish(batch: outgoing)
         } catch AMQPError.batchFailed(let failures) {
             let failed = Set(failures.map(\.index))
             confirmed = due.enumerated().filter { !failed.contains($0.offset) }.map(\.element.id)
@@ -123,6 +131,6 @@ extension WorkerSession {
                 metadata: ["failed": "\(failures.count)"])
         }
         try await store.ackPromoted(confirmed)
-        return due.count == limit
+        return next
     }
 }

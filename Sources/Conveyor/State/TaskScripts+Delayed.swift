@@ -13,13 +13,15 @@ extension TaskScripts {
 
     /// KEYS: delayed, delayed:msg, delayed:inflight. ARGV: P, now, lease ms, limit.
     /// Takes up to `limit` ids: first promotions whose lease ran out (their promoter died before acking), then due
-    /// ids; each moves to `inflight` with score now + lease. Returns `{id1, message1, id2, message2, …}`.
+    /// ids; each moves to `inflight` with score now + lease. Returns `{next, id1, message1, id2, message2, …}`, where
+    /// `next` is the ms from now until the earliest id left in either set is due (`-1`: both are empty), so a
+    /// promoter sleeps until then rather than a whole polling interval.
     static let promoteDue = RedisScript(
         prelude + #"""
             local now = clock(ARGV[2])
             local untilMs = int(now + tonumber(ARGV[3]))
             local limit = tonumber(ARGV[4])
-            local out = {}
+            local out = {-1}
             local function take(id)
               local msg = redis.call('HGET', KEYS[2], id)
               if msg then
@@ -39,6 +41,13 @@ extension TaskScripts {
                 take(id)
               end
             end
+            local earliest
+            for _, key in ipairs({KEYS[1], KEYS[3]}) do
+              local first = redis.call('ZRANGE', key, 0, 0, 'WITHSCORES')
+              local score = tonumber(first[2])
+              if score and (not earliest or score < earliest) then earliest = score end
+            end
+            if earliest then out[1] = math.max(0, math.ceil(earliest - now)) end
             return out
             """#)
 
