@@ -49,6 +49,28 @@ struct StateDelayedTests {
         }
     }
 
+    @Test("promoteDue says when the next message (or an unacknowledged promotion's lease) is due")
+    func nextDue() async throws {
+        try await StateFixture.with("next-due") { f in
+            let t0 = StateFixture.t0
+            let (early, late) = (f.newID(), f.newID())
+            #expect(try await f.store.promoteDueBatch(now: t0).nextDue == nil)
+            try await f.store.schedule(early, dueMs: t0 + 500, message: sampleMessage(early))
+            try await f.store.schedule(late, dueMs: t0 + 900, message: sampleMessage(late))
+            let none = try await f.store.promoteDueBatch(lease: .seconds(10), now: t0)
+            #expect(none.messages.isEmpty)
+            #expect(none.nextDue == .milliseconds(500))
+            let first = try await f.store.promoteDueBatch(lease: .seconds(10), now: t0 + 500)
+            #expect(first.messages.map(\.id) == [early])
+            #expect(first.nextDue == .milliseconds(400))
+            let second = try await f.store.promoteDueBatch(lease: .seconds(10), now: t0 + 900)
+            #expect(second.messages.map(\.id) == [late])
+            #expect(second.nextDue == .milliseconds(9_600), "the first promotion's lease, should it never be acked")
+            try await f.store.ackPromoted([early, late])
+            #expect(try await f.store.promoteDueBatch(now: t0 + 1_000).nextDue == nil)
+        }
+    }
+
     @Test("a promoter that dies before acking loses nothing: the id is promoted again after the lease")
     func promoterDies() async throws {
         try await StateFixture.with("promoter-dies") { f in

@@ -60,12 +60,7 @@ extension ConveyorClient {
                 // Any other failure may have published the message: the reservation stays pending, and the next
                 // submit with this key takes it over after the pending time and publishes the same id again (the
                 // worker's claim runs it once).
-                let named = try await store.confirmIdempotencyKey(key, id: id, ttl: configuration.idempotencyTTL)
-                if named != id {
-                    logger.warning(
-                        "idempotency key was released and taken anew while its task was published",
-                        metadata: ["task.id": .string(id), "key.task.id": .string(named)])
-                }
+                try await store.confirmIdempotencyKey(key, id: id, ttl: configuration.idempotencyTTL)
                 logger.trace(
                     "submitted", metadata: ["task": .string(name), "id": .string(id), "queue": .string(queue)])
                 // A reservation taken over from a producer that did not confirm: that producer may have published

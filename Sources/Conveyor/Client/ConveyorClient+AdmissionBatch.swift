@@ -175,15 +175,8 @@ extension ConveyorClient {
             metadata: ["task": .string(name), "count": .stringConvertible(all.count), "queue": .string(queue)])
     }
 
-    /// Confirms published tasks' keys (one round trip), warning about a key that was released and taken anew while
-    /// its task was published.
+    /// Confirms published tasks' keys (one round trip).
     private func confirm(_ published: [(key: String, id: String)]) async throws {
-        guard !published.isEmpty else { return }
-        let named = try await store.confirmIdempotencyKeys(published, ttl: configuration.idempotencyTTL)
-        for (task, name) in zip(published, named) where name != task.id {
-            logger.warning(
-                "idempotency key was released and taken anew while its task was published",
-                metadata: ["task.id": .string(task.id), "key.task.id": .string(name)])
-        }
+        try await store.confirmIdempotencyKeys(published, ttl: configuration.idempotencyTTL)
     }
 }

@@ -50,7 +50,7 @@ public struct RedisKeys: Sendable, Hashable {
     /// `P delayed:inflight`: ids being published (sorted set, score = ms after which the promotion is retried).
     public var delayedInFlight: String { prefix + "delayed:inflight" }
 
-    /// `P idem:<key>`: an idempotency key's reservation (hash: `id`, `state`, `pending_until_ms`; TTL the key's).
+    /// `P idem:<key>`: an idempotency key (string `pending:<until ms>:<id>` or `confirmed:<id>`; TTL the key's).
     public func idempotency(_ key: String) -> String { prefix + "idem:" + key }
 
     /// The channel a worker listens on for revocations of the tasks it runs (the revoke script publishes the id).

@@ -15,7 +15,7 @@ public enum IdempotencyReservation: Sendable, Hashable {
 extension TaskStore {
     /// Reserves idempotency key `key` for a new task `candidate`, or says which task the key already names.
     ///
-    /// A new reservation is pending for `pending`; the key's hash lives `ttl`.
+    /// A new reservation is pending for `pending`; the key lives `ttl`.
     ///
     /// - Throws: the ``RedisError`` of the call, or ``TaskStoreError/unexpectedReply(script:reply:)``.
     public func reserveIdempotencyKey(
@@ -44,17 +44,21 @@ extension TaskStore {
 
     /// Confirms that task `id` was published under `key`: the key names it for `ttl` from now.
     ///
-    /// - Returns: the id the key names: `id`, unless the reservation was released and taken anew meanwhile.
-    /// - Throws: the ``RedisError`` of the call, or ``TaskStoreError/unexpectedReply(script:reply:)``.
+    /// A plain `SET`, not a check-and-set: the key can only name another id if this producer's reservation was
+    /// released (only this producer releases it, and only when it published nothing) or the key expired, and a
+    /// takeover keeps the id.
+    ///
+    /// - Returns: `id`.
+    /// - Throws: the ``RedisError`` of the call.
     @discardableResult
     public func confirmIdempotencyKey(_ key: String, id: String, ttl: Duration) async throws -> String {
-        let reply = try await run(
-            TaskScripts.confirmIdempotency, keys: [keys.idempotency(key)],
-            arguments: [keys.prefix, id, ttl.wholeMilliseconds])
-        guard let named = reply.string else {
-            throw TaskStoreError.unexpectedReply(script: "confirmIdempotency", reply: reply.description)
-        }
-        return named
+        _ = try await redis.send(confirmation(key, id: id, ttl: ttl), timeout: nil)
+        return id
+    }
+
+    /// The `SET` that confirms `key` for task `id` (docs/PROTOCOL.md §7).
+    func confirmation(_ key: String, id: String, ttl: Duration) -> RedisCommand {
+        RedisCommand("SET", keys.idempotency(key), "confirmed:" + id, "PX", ttl.wholeMilliseconds)
     }
 
     /// Drops a pending reservation of `key` for `id` (its submit failed before anything was published).
@@ -72,6 +76,21 @@ extension TaskStore {
     ///
     /// - Throws: the ``RedisError`` of the call.
     public func idempotencyTaskID(_ key: String) async throws -> String? {
-        try await redis.send(RedisCommand("HGET", keys.idempotency(key), "id"), timeout: nil).string
+        guard let value = try await redis.send(RedisCommand("GET", keys.idempotency(key)), timeout: nil).string
+        else { return nil }
+        return Self.idempotencyRecord(value)?.id
+    }
+
+    /// Reads an idempotency key's value: `confirmed:<id>` or `pending:<until ms>:<id>`.
+    static func idempotencyRecord(_ value: String) -> (id: String, pendingUntilMs: Int64?)? {
+        if value.hasPrefix("confirmed:") {
+            let id = value.dropFirst("confirmed:".count)
+            return id.isEmpty ? nil : (String(id), nil)
+        }
+        guard value.hasPrefix("pending:") else { return nil }
+        let rest = value.dropFirst("pending:".count)
+        guard let colon = rest.firstIndex(of: ":"), let until = Int64(rest[..<colon]) else { return nil }
+        let id = rest[rest.index(after: colon)...]
+        return id.isEmpty ? nil : (String(id), until)
     }
 }

@@ -1,7 +1,7 @@
 import ConveyorRedis
 
 extension TaskStore {
-    /// Keys per `reserveIdempotencyMany`/`confirmIdempotencyMany` call: bounds how long one call holds Redis
+    /// Keys per `reserveIdempotencyMany` call: bounds how long one call holds Redis
     /// (about a millisecond); bigger batches send several calls in one pipeline.
     static let idempotencyChunk = 500
 
@@ -30,27 +30,15 @@ extension TaskStore {
         }
     }
 
-    /// Confirms many published tasks' idempotency keys in one round trip (`confirmIdempotencyMany`, a call per
-    /// ``idempotencyChunk`` keys, pipelined): for each key what ``confirmIdempotencyKey(_:id:ttl:)`` does.
+    /// Confirms many published tasks' idempotency keys in one round trip: a pipeline of the `SET`s
+    /// ``confirmIdempotencyKey(_:id:ttl:)`` sends for one.
     ///
-    /// - Returns: for each key, the id it names (its `id`, unless the reservation was released and taken anew).
-    /// - Throws: the ``RedisError`` of a call, or ``TaskStoreError/unexpectedReply(script:reply:)``.
-    @discardableResult
-    func confirmIdempotencyKeys(_ published: [(key: String, id: String)], ttl: Duration) async throws -> [String] {
-        let calls = Self.chunks(published.count).map { range in
-            var arguments: [any RedisArgument] = [keys.prefix, ttl.wholeMilliseconds]
-            arguments += published[range].map { $0.id as any RedisArgument }
-            return ScriptCall(keys: published[range].map { self.keys.idempotency($0.key) }, arguments: arguments)
-        }
-        let replies = try await runPipelined(TaskScripts.confirmIdempotencyMany, calls)
-        return try zip(Self.chunks(published.count), replies).flatMap { range, reply in
-            try Self.elements(reply, count: range.count, script: "confirmIdempotencyMany").map { named in
-                guard let id = named.string else {
-                    throw TaskStoreError.unexpectedReply(script: "confirmIdempotencyMany", reply: reply.description)
-                }
-                return id
-            }
-        }
+    /// - Throws: the first ``RedisError`` among the replies.
+    func confirmIdempotencyKeys(_ published: [(key: String, id: String)], ttl: Duration) async throws {
+        guard !published.isEmpty else { return }
+        let results = try await redis.send(
+            batch: published.map { confirmation($0.key, id: $0.id, ttl: ttl) }, timeout: nil)
+        for result in results { _ = try result.get() }
     }
 
     /// `0..<count` cut in ranges of ``idempotencyChunk``.
