@@ -87,6 +87,7 @@ let package = Package(
                 "ConveyorRedis",
                 "ConveyorIO",
                 .product(name: "Logging", package: "swift-log"),
+                .product(name: "DequeModule", package: "swift-collections"),
             ]
         ),
 

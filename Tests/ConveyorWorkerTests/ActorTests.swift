@@ -205,14 +205,68 @@ struct ActorTests {
                     let running = Task { try await sleeper.nap(milliseconds: 800) }
                     try await Task.sleep(for: .milliseconds(200))
                     first.shutdown()
+                    // A call made while host-a hands over: held there until its running call is recorded and the
+                    // actor released, then run by host-b, whose takeover is therefore no restart (with the default
+                    // maxRestarts 0 a restart would end the actor dead).
+                    try await Task.sleep(for: .milliseconds(50))
+                    let duringHandover = Task { try await sleeper.nap(milliseconds: 1) }
                     // The call running on host-a is not failed by the shutdown.
                     _ = try await running.value
+                    #expect(try await duringHandover.value >= 0)
                     #expect(try await sleeper.nap(milliseconds: 1) >= 0)
                     let record = try #require(try await f.store.record(sleeper.id.rawValue))
                     #expect(record.host == "host-b")
                     #expect(record.restarts == 0)
                 }
                 try await group.waitForAll()
+            }
+        }
+    }
+
+    @Test(
+        "an actor-calls message from another client: each call answered under its id, in order; a malformed one is refused and the actor goes on"
+    )
+    func rawCallBatch() async throws {
+        try await ActorFixture.with("raw-batch") { f in
+            try await f.withHost { _ in
+                let counter = try await f.system.spawn(Counter.self, .init(start: 100))
+                let method = "$s16ConveyorExamples7CounterC9increment2byS2i_tYaKFTE"
+                let calls = (1...3).map { _ in TaskID.make() }
+                let body = JSONValue.array(
+                    calls.enumerated().map { index, call in
+                        .object([
+                            "call": .string(call), "method": .string(method), "args": .array([.int(Int64(index + 1))]),
+                        ])
+                    })
+                func properties(_ kind: String, _ correlation: String) -> AMQPProperties {
+                    AMQPProperties(
+                        contentType: "application/json", contentEncoding: "utf-8",
+                        headers: ["conveyor_kind": .string(kind), "conveyor_actor_id": .string(counter.id.rawValue)],
+                        deliveryMode: .persistent, correlationId: correlation, replyTo: "nobody")
+                }
+                try await f.admin.publish(
+                    AMQPMessage(body: body.jsonBytes(), properties: properties("actor-calls", calls[0])),
+                    routingKey: counter.id.queue)
+                let malformed = TaskID.make()
+                try await f.admin.publish(
+                    AMQPMessage(body: Array("[{\"call\": 5}]".utf8), properties: properties("actor-calls", malformed)),
+                    routingKey: counter.id.queue)
+                var results: [JSONValue] = []
+                for call in calls {
+                    let meta = try await eventuallyValue("call \(call) answered") {
+                        try await f.client.store.resultMeta(call)
+                    }
+                    #expect(meta.status == "SUCCESS")
+                    results.append(meta.result)
+                }
+                // 100 + 1, then + 2, then + 3: the calls ran in the order of the array.
+                #expect(results == [.int(101), .int(103), .int(106)])
+                let refused = try await eventuallyValue("malformed batch refused") {
+                    try await f.client.store.resultMeta(malformed)
+                }
+                #expect(refused.status == "FAILURE")
+                #expect(refused.failure?.type == "ActorInvocationError")
+                #expect(try await counter.increment() == 107)
             }
         }
     }

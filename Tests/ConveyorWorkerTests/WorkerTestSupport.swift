@@ -182,3 +182,15 @@ func eventually(
     }
     throw TestSupportError("timed out after \(timeout) waiting for \(what)")
 }
+
+/// Polls `value` every 20 ms until it is not `nil` and returns it, failing after `timeout`.
+func eventuallyValue<T>(
+    _ what: String, timeout: Duration = .seconds(15), _ value: () async throws -> T?
+) async throws -> T {
+    let deadline = ContinuousClock.now + timeout
+    while ContinuousClock.now < deadline {
+        if let found = try await value() { return found }
+        try await Task.sleep(for: .milliseconds(20))
+    }
+    throw TestSupportError("timed out after \(timeout) waiting for \(what)")
+}

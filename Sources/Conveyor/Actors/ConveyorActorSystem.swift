@@ -39,6 +39,9 @@ public final class ConveyorActorSystem: DistributedActorSystem, Sendable {
     let hosted = LockedValue<[ConveyorActorID: any DistributedActor]>([:])
     /// Actors with ``ActorOptions/Lifetime/owned`` this system spawned: killed by ``close()``.
     let owned = LockedValue<Set<ConveyorActorID>>([])
+    /// How calls reach each actor's mailbox: through a ``MailboxBatcher`` (calls in flight together share a
+    /// message), or one message per call for a bounded mailbox, whose bound counts messages.
+    let mailboxes = LockedValue<[ConveyorActorID: MailboxBatcher?]>([:])
     /// The id a host's initialiser call must be given (see ``assignID(_:)``).
     static let assigningID = TaskLocal<ConveyorActorID?>(wrappedValue: nil)
 
@@ -129,6 +132,7 @@ public final class ConveyorActorSystem: DistributedActorSystem, Sendable {
             break
         }
         if options.lifetime == .owned { owned.withLock { _ = $0.insert(id) } }
+        remember(id, bounded: options.maxPendingCalls != nil)
         let createID = TaskID.make()
         let waiter = ResultWaiter(id: createID)
         if options.readyTimeout != nil {
@@ -164,6 +168,7 @@ public final class ConveyorActorSystem: DistributedActorSystem, Sendable {
         guard record.type == Act.actorTypeName else {
             throw ActorError.typeMismatch(name: name, expected: Act.actorTypeName, actual: record.type)
         }
+        remember(ConveyorActorID(id), bounded: record.options.maxPendingCalls != nil)
         return try Act.resolve(id: ConveyorActorID(id), using: self)
     }
 
@@ -187,6 +192,7 @@ public final class ConveyorActorSystem: DistributedActorSystem, Sendable {
     {
         try await store.end(id.rawValue, status: "killed", reason: reason)
         owned.withLock { _ = $0.remove(id) }
+        mailboxes.withLock { $0[id] = nil }
         let deadline = ContinuousClock.now + waitForHost
         while ContinuousClock.now < deadline {
             if try await client.broker.queueInfo(id.queue) == nil { return }
@@ -289,20 +295,14 @@ public final class ConveyorActorSystem: DistributedActorSystem, Sendable {
         let waiter = ResultWaiter(id: callID)
         client.waiters.add(waiter)
         defer { client.waiters.remove(waiter) }
-        var body = JSONValue.array(arguments).jsonBytes()
-        if !generics.isEmpty {
-            body = JSONValue.object(["args": .array(arguments), "generics": .array(generics.map { .string($0) })])
-                .jsonBytes()
-        }
-        let message = body
+        let outgoing = OutgoingCall(callID: callID, method: method, arguments: arguments, generics: generics)
         let timeout = callTimeout
         // The broker's confirm (written to disk first for a persistent message) and the host's answer are awaited
         // side by side: a call costs the longer of the two, not their sum. The confirm still decides a refusal
         // (a full or deleted mailbox), and the group does not end before it arrived.
         let meta = try await withThrowingTaskGroup(of: CeleryResultMeta?.self) { group in
             group.addTask {
-                try await self.publish(
-                    to: id, kind: "actor-call", callID: callID, method: method, body: message, limit: nil)
+                try await self.send(outgoing, to: id)
                 return nil
             }
             group.addTask { try await waiter.value }
@@ -327,6 +327,51 @@ public final class ConveyorActorSystem: DistributedActorSystem, Sendable {
             throw ActorError.callFailed(
                 actor: id.rawValue, method: ActorMethodName.base(of: method), type: failure.type,
                 message: failure.message)
+        }
+    }
+
+    /// Publishes `call` to the mailbox of `id`, alone or in one message with other calls in flight to it (see
+    /// ``MailboxBatcher``), and returns once the broker confirmed it.
+    func send(_ call: OutgoingCall, to id: ConveyorActorID) async throws {
+        guard let batcher = try await batcher(for: id) else {
+            try await publish(
+                to: id, kind: "actor-call", callID: call.callID, method: call.method, body: call.singleBody,
+                limit: nil)
+            return
+        }
+        try await batcher.send(call) { calls in try await self.publish(calls, to: id) }
+    }
+
+    /// One call as an `actor-call` message, several as one `actor-calls` message (docs/PROTOCOL.md §10).
+    func publish(_ calls: [OutgoingCall], to id: ConveyorActorID) async throws {
+        guard let first = calls.first else { return }
+        if calls.count == 1 {
+            try await publish(
+                to: id, kind: "actor-call", callID: first.callID, method: first.method, body: first.singleBody,
+                limit: nil)
+            return
+        }
+        try await publish(
+            to: id, kind: "actor-calls", callID: first.callID, method: nil,
+            body: JSONValue.array(calls.map(\.batchElement)).jsonBytes(), limit: nil)
+    }
+
+    /// The batcher of the mailbox of `id`, or `nil` when it is bounded (or unknown: its record is gone, and the
+    /// publish will say why). The first call to an actor this system did not spawn or look up reads its record.
+    func batcher(for id: ConveyorActorID) async throws -> MailboxBatcher? {
+        if let known = mailboxes.withLock({ $0[id] }) { return known }
+        let bounded = try await store.record(id.rawValue).map { $0.options.maxPendingCalls != nil } ?? true
+        return remember(id, bounded: bounded)
+    }
+
+    /// Records how calls reach the mailbox of `id`; the route already known wins.
+    @discardableResult
+    func remember(_ id: ConveyorActorID, bounded: Bool) -> MailboxBatcher? {
+        mailboxes.withLock { mailboxes in
+            if let known = mailboxes[id] { return known }
+            let route = bounded ? nil : MailboxBatcher()
+            mailboxes[id] = route
+            return route
         }
     }
 
@@ -387,7 +432,7 @@ public final class ConveyorActorSystem: DistributedActorSystem, Sendable {
 
 /// The `conveyor_*` headers of actor messages (docs/PROTOCOL.md, "Actors").
 package enum ActorHeader {
-    /// `actor-create` or `actor-call`.
+    /// `actor-create`, `actor-call` or `actor-calls` (several calls in one message).
     package static let kind = "conveyor_kind"
     package static let actorID = "conveyor_actor_id"
     /// The call's target: the mangled name of the distributed method (`RemoteCallTarget.identifier`).

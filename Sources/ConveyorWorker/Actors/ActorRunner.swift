@@ -28,9 +28,17 @@ final class ActorRunner: Sendable {
         var stopping = false
         /// Deliveries received and not settled yet.
         var inFlight = 0
+        /// Calls started and not recorded yet: a graceful stop gives the actor up only once this is 0.
+        var running = 0
+        /// Deliveries received while stopping: held (unacknowledged) until the actor is given up in Redis, then
+        /// returned to the mailbox for the next host.
+        var held: [AMQPDelivery] = []
         var callsSinceSnapshot = 0
     }
     let state = LockedValue(State())
+    /// Ends when the runner stops (``stop()``, or its subscription ended): what ``handOver(_:)`` waits for.
+    let stopped: AsyncStream<Void>
+    let stoppedContinuation: AsyncStream<Void>.Continuation
 
     init(session: ActorHostSession, record: ActorRecord, entry: ActorTypeEntry) {
         self.session = session
@@ -42,21 +50,19 @@ final class ActorRunner: Sendable {
         for group in record.options.concurrencyGroups { lanes[group.name] = ActorLane(limit: group.maxConcurrency) }
         self.lanes = lanes
         self.groupOfMethod = record.options.groupOfMethod
+        (stopped, stoppedContinuation) = AsyncStream.makeStream(of: Void.self)
     }
 
     var isActive: Bool { state.withLock { $0.instance != nil && $0.ended == nil } }
     var logger: Logger { session.logger }
     var hostID: String { session.host.hostID }
 
-    /// Graceful stop: cancel the subscription (unacknowledged calls go back to the mailbox for the next host).
+    /// Graceful stop: no new call starts here; once the calls running now are recorded, the actor is given up in
+    /// Redis and only then the subscription is cancelled (see ``handOver(_:)``), so the standby host, which the
+    /// broker activates at the cancel, finds the actor released and its takeover is no restart.
     func stop() {
-        let consumer = state.withLock { state in
-            state.stopping = true
-            return state.consumer
-        }
-        // stop() is called from synchronous shutdown handlers; the cancel is a message to the connection's
-        // thread, and run() observes its effect (the sequence ends), so nothing awaits this task.
-        if let consumer { Task { await consumer.cancel() } }
+        state.withLock { $0.stopping = true }
+        stoppedContinuation.finish()
     }
 
     /// The actor ended (an event or a rescan said so, or this host found out): refuse every call from now on.
@@ -84,49 +90,53 @@ final class ActorRunner: Sendable {
                 "actor mailbox subscribe failed", metadata: ["actor": .string(id.rawValue), "error": "\(error)"])
             return
         }
-        let stopping = state.withLock { state in
-            state.consumer = consumer
-            return state.stopping
-        }
-        if stopping { await consumer.cancel() }
+        state.withLock { $0.consumer = consumer }
         await withDiscardingTaskGroup { group in
             group.addTask { await self.watchEnd(consumer) }
+            group.addTask { await self.handOver(consumer) }
             do {
                 for try await delivery in consumer {
-                    state.withLock { $0.inFlight += 1 }
-                    if state.withLock({ $0.stopping }) {
-                        // Stopping: what the subscription still yields goes back to the mailbox for the next host.
-                        requeue(delivery)
-                        continue
+                    let stopping = state.withLock { state in
+                        state.inFlight += 1
+                        // Stopping: what the subscription still yields waits for the hand-over, then goes back to
+                        // the mailbox for the next host.
+                        if state.stopping { state.held.append(delivery) }
+                        return state.stopping
                     }
+                    if stopping { continue }
                     if state.withLock({ $0.instance == nil && $0.ended == nil }) { await activate() }
                     let kind = delivery.properties.headers[ActorHeader.kind]?.stringValue ?? ""
-                    if state.withLock({ $0.ended != nil }) || kind != "actor-call" {
-                        group.addTask { await self.settleOutside(delivery, kind: kind) }
+                    let calls = ActorCall.calls(of: delivery, kind: kind)
+                    if state.withLock({ $0.ended != nil }) || calls == nil {
+                        group.addTask { await self.settleOutside(delivery, kind: kind, calls: calls ?? []) }
                         continue
                     }
-                    let method = delivery.properties.headers[ActorHeader.method]?.stringValue ?? ""
-                    let lane = groupOfMethod[ActorMethodName.base(of: method)].flatMap { lanes[$0] } ?? defaultLane
-                    if lane.submit(delivery) {
-                        group.addTask {
-                            await withDiscardingTaskGroup { records in
-                                while let next = lane.next() {
-                                    if self.state.withLock({ $0.stopping }) {
-                                        self.requeue(next)
-                                    } else {
-                                        await self.execute(next, records: &records)
-                                    }
-                                }
-                            }
-                        }
+                    for call in calls ?? [] {
+                        let lane = groupOfMethod[ActorMethodName.base(of: call.method)].flatMap { lanes[$0] }
+                        guard (lane ?? defaultLane).submit(call) else { continue }
+                        group.addTask { await self.drain(lane ?? self.defaultLane) }
                     }
                 }
             } catch {
                 logger.debug("actor mailbox ended", metadata: ["actor": .string(id.rawValue), "error": "\(error)"])
             }
-            // The calls running now finish and are recorded (a graceful stop does not fail them); the ones
-            // still waiting in the lanes are requeued; the end watcher sees `stopping` and returns.
+            // The subscription ended (cancelled, the actor ended, the connection died): the calls running now
+            // finish and are recorded; the ones still waiting in the lanes are requeued; the end watcher and the
+            // hand-over see `stopping` and return.
             state.withLock { $0.stopping = true }
+            stoppedContinuation.finish()
+        }
+        session.system.unhost(id)
+    }
+
+    /// Waits for a stop, then for every call that was running to be recorded (the ones waiting are requeued, and
+    /// what comes back is held), gives the actor up in Redis, cancels the subscription and returns the held
+    /// deliveries.
+    func handOver(_ consumer: AMQPConsumer) async {
+        for await _ in stopped {}
+        // The calls running now are few and end on their own (a graceful stop lets them finish), so a short poll.
+        while state.withLock({ $0.running > 0 }) {
+            try? await Task.sleep(for: .milliseconds(10))
         }
         let (hosted, ended, fenced) = state.withLock { ($0.instance != nil, $0.ended != nil, $0.fenced) }
         if hosted && !ended && !fenced {
@@ -136,7 +146,12 @@ final class ActorRunner: Sendable {
                 logger.warning("could not give the actor up", metadata: ["actor": .string(id.rawValue)])
             }
         }
-        session.system.unhost(id)
+        await consumer.cancel()
+        let held = state.withLock { state in
+            defer { state.held = [] }
+            return state.held
+        }
+        for delivery in held { requeue(delivery) }
     }
 
     /// Takes the actor on in Redis and makes the instance (restoring the snapshot of a durable one).
@@ -170,35 +185,95 @@ final class ActorRunner: Sendable {
         }
     }
 
-    /// A creation message (answered with the actor's id) or any message once the actor ended (refused).
-    func settleOutside(_ delivery: AMQPDelivery, kind: String) async {
+    /// Runs a lane's calls one after another until it has none waiting (a lane runs as many drainers as its
+    /// limit allows).
+    func drain(_ lane: ActorLane) async {
+        await withDiscardingTaskGroup { records in
+            while let next = lane.next() {
+                // Checked and counted under one lock, so a hand-over never starts while a call is about to run.
+                let runs = state.withLock { state in
+                    if state.stopping { return false }
+                    state.running += 1
+                    return true
+                }
+                if runs {
+                    await execute(next, records: &records)
+                } else {
+                    finish(next, requeue: true)
+                }
+            }
+        }
+    }
+
+    /// A creation message (answered with the actor's id), a message that is not a call (refused under its
+    /// correlation id), or the calls of a message once the actor ended (each refused).
+    func settleOutside(_ delivery: AMQPDelivery, kind: String, calls: [ActorCall]) async {
         if state.withLock({ $0.fenced || ($0.instance == nil && $0.ended == nil) }) {
             // Another host has the actor, or this one stopped before taking it on: the message is for whoever
             // hosts it next.
             requeue(delivery)
             return
         }
-        let call = delivery.properties.correlationId ?? ""
         let replyTo = delivery.properties.replyTo ?? ""
-        let ended = state.withLock { $0.ended }
-        let meta: CeleryResultMeta
-        if let ended {
-            let reason =
-                ended.reason.isEmpty ? (try? await session.store.record(id.rawValue))?.reason ?? "" : ended.reason
-            meta = Self.failureMeta(call, type: ended.type, message: reason.isEmpty ? ended.type : reason)
-        } else if kind == "actor-create" {
-            meta = CeleryResultMeta(
-                taskID: call, status: "SUCCESS", result: .object(["actor_id": .string(id.rawValue)]))
+        var answers: [(call: String, meta: CeleryResultMeta)] = []
+        if let refusal = await refusal() {
+            let ids = calls.isEmpty ? [delivery.properties.correlationId ?? ""] : calls.map(\.callID)
+            answers = ids.map { ($0, Self.failureMeta($0, type: refusal.type, message: refusal.message)) }
         } else {
-            meta = Self.failureMeta(call, type: "UnknownMessage", message: "not an actor message: kind '\(kind)'")
+            let call = delivery.properties.correlationId ?? ""
+            if kind == "actor-create" {
+                answers = [
+                    (
+                        call,
+                        CeleryResultMeta(
+                            taskID: call, status: "SUCCESS", result: .object(["actor_id": .string(id.rawValue)]))
+                    )
+                ]
+            } else if kind == "actor-calls" {
+                let message = "an actor-calls message whose body is not a JSON array of calls"
+                answers = [(call, Self.failureMeta(call, type: "ActorInvocationError", message: message))]
+            } else {
+                let message = "not an actor message: kind '\(kind)'"
+                answers = [(call, Self.failureMeta(call, type: "UnknownMessage", message: message))]
+            }
         }
-        if !call.isEmpty {
+        for answer in answers where !answer.call.isEmpty {
             let stored: Void? = await withStateRetry {
-                try await self.session.store.refuse(call: call, meta: meta.jsonBytes(), replyTo: replyTo)
+                try await self.session.store.refuse(call: answer.call, meta: answer.meta.jsonBytes(), replyTo: replyTo)
             }
             if stored == nil { return }
         }
         settle(delivery)
+    }
+
+    /// Why calls are refused now that the actor ended (`nil` while it lives): its end's type and reason.
+    func refusal() async -> (type: String, message: String)? {
+        guard let ended = state.withLock({ $0.ended }) else { return nil }
+        let reason = ended.reason.isEmpty ? (try? await session.store.record(id.rawValue))?.reason ?? "" : ended.reason
+        return (ended.type, reason.isEmpty ? ended.type : reason)
+    }
+
+    /// One call of a message is done: the message is acknowledged (or, if any of its calls asked for it,
+    /// requeued) once all of its calls are.
+    func finish(_ call: ActorCall, requeue again: Bool) {
+        guard let requeueMessage = call.message.finish(requeue: again) else { return }
+        if requeueMessage { requeue(call.message.delivery) } else { settle(call.message.delivery) }
+    }
+
+    /// A call that cannot run here: refused if the actor ended, else left for the actor's next host.
+    func refuseOrReturn(_ call: ActorCall) async {
+        guard !state.withLock({ $0.fenced || ($0.instance == nil && $0.ended == nil) }),
+            let refusal = await refusal()
+        else {
+            finish(call, requeue: true)
+            return
+        }
+        let meta = Self.failureMeta(call.callID, type: refusal.type, message: refusal.message)
+        let replyTo = call.message.delivery.properties.replyTo ?? ""
+        let stored: Void? = await withStateRetry {
+            try await self.session.store.refuse(call: call.callID, meta: meta.jsonBytes(), replyTo: replyTo)
+        }
+        if stored != nil { finish(call, requeue: false) }
     }
 
     /// Runs one call and records its outcome (with the snapshot after it), then acknowledges it.
@@ -206,26 +281,33 @@ final class ActorRunner: Sendable {
     /// The outcome of a call to an actor that is not durable is recorded in `records`, so the lane's next call
     /// runs while it is written: a lane's throughput is not bound by a Redis round trip. A durable actor's
     /// record is awaited, so its snapshots are written in call order.
-    func execute(_ delivery: AMQPDelivery, records: inout DiscardingTaskGroup) async {
-        let call = delivery.properties.correlationId ?? ""
-        let method = delivery.properties.headers[ActorHeader.method]?.stringValue ?? ""
+    func execute(_ item: ActorCall, records: inout DiscardingTaskGroup) async {
+        let call = item.callID
         let (instance, ended) = state.withLock { ($0.instance, $0.ended != nil) }
         guard let instance, !ended else {
-            await settleOutside(delivery, kind: "actor-call")
+            await refuseOrReturn(item)
+            doneRunning()
             return
         }
         // A call delivered again whose outcome is recorded ran on the previous host: its effect is in the
         // snapshot (or gone with a non-durable actor's state); it does not run twice.
-        if delivery.redelivered {
-            if await withStateRetry({ try await self.session.store.hasOutcome(call: call) }) == true {
-                settle(delivery)
+        if item.message.delivery.redelivered {
+            switch await withStateRetry({ try await self.session.store.hasOutcome(call: call) }) {
+            case true?:
+                finish(item, requeue: false)
+                doneRunning()
                 return
+            case nil:
+                doneRunning()
+                return
+            case false?:
+                // Delivered before (to a host that died, say) without an outcome: it may have run there too.
+                logger.notice(
+                    "running a redelivered call again",
+                    metadata: ["actor": .string(id.rawValue), "call": .string(call)])
             }
-            // Delivered before (to a host that died, say) without an outcome: it may have run there too.
-            logger.notice(
-                "running a redelivered call again", metadata: ["actor": .string(id.rawValue), "call": .string(call)])
         }
-        let outcome = await invoke(instance, method: method, body: delivery.body)
+        let outcome = await invoke(instance, method: item.method, arguments: item.arguments, generics: item.generics)
         let meta: CeleryResultMeta
         switch outcome {
         case .value(let value): meta = CeleryResultMeta(taskID: call, status: "SUCCESS", result: value)
@@ -250,16 +332,25 @@ final class ActorRunner: Sendable {
             }
         }
         if entry.snapshot == nil {
-            records.addTask { await self.record(delivery, meta: meta, snapshot: nil) }
+            records.addTask {
+                await self.record(item, meta: meta, snapshot: nil)
+                self.doneRunning()
+            }
         } else {
-            await record(delivery, meta: meta, snapshot: snapshot)
+            await record(item, meta: meta, snapshot: snapshot)
+            doneRunning()
         }
     }
 
-    /// Writes a call's outcome (and snapshot) if this host still hosts the actor, then acknowledges the call.
-    func record(_ delivery: AMQPDelivery, meta: CeleryResultMeta, snapshot: [UInt8]?) async {
-        let call = delivery.properties.correlationId ?? ""
-        let replyTo = delivery.properties.replyTo ?? ""
+    /// A call counted in `running` was recorded (or could not be, and was left to the next host).
+    func doneRunning() {
+        state.withLock { $0.running -= 1 }
+    }
+
+    /// Writes a call's outcome (and snapshot) if this host still hosts the actor, then settles the call.
+    func record(_ item: ActorCall, meta: CeleryResultMeta, snapshot: [UInt8]?) async {
+        let call = item.callID
+        let replyTo = item.message.delivery.properties.replyTo ?? ""
         let snapshotBytes = snapshot
         let recorded = await withStateRetry {
             try await self.session.store.record(
@@ -275,27 +366,19 @@ final class ActorRunner: Sendable {
                 state.ended = state.ended ?? ("Fenced", "taken over")
                 return state.consumer
             }
-            _ = delivery.nack(requeue: true)
-            state.withLock { $0.inFlight -= 1 }
+            finish(item, requeue: true)
             await consumer?.cancel()
             return
         }
-        settle(delivery)
+        finish(item, requeue: false)
     }
 
     func invoke(
-        _ instance: any DistributedActor, method: String, body: [UInt8]
+        _ instance: any DistributedActor, method: String, arguments: [JSONValue]?, generics: [String]
     ) async
         -> ConveyorResultHandler.Outcome
     {
-        let arguments: [JSONValue]
-        var generics: [String] = []
-        switch try? JSONValue(json: body) {
-        case .array(let values)?: arguments = values
-        case .object(let object)?:
-            if case .array(let values)? = object["args"] { arguments = values } else { arguments = [] }
-            if case .array(let names)? = object["generics"] { generics = names.compactMap(\.stringValue) }
-        default:
+        guard let arguments else {
             return .error(type: "ActorInvocationError", message: "the call's body is not a JSON array of arguments")
         }
         var decoder = ConveyorInvocationDecoder(arguments: arguments, generics: generics)
@@ -381,14 +464,14 @@ final class ActorRunner: Sendable {
 /// The calls of one concurrency group waiting to run, in arrival order, and how many run now.
 final class ActorLane: Sendable {
     let limit: Int
-    private let state = LockedValue<(waiting: Deque<AMQPDelivery>, running: Int)>(([], 0))
+    private let state = LockedValue<(waiting: Deque<ActorCall>, running: Int)>(([], 0))
 
     init(limit: Int) { self.limit = max(1, limit) }
 
-    /// Queues `delivery`; `true` when the caller should start one more drainer (``next()`` until `nil`).
-    func submit(_ delivery: AMQPDelivery) -> Bool {
+    /// Queues `call`; `true` when the caller should start one more drainer (``next()`` until `nil`).
+    func submit(_ call: ActorCall) -> Bool {
         state.withLock { state in
-            state.waiting.append(delivery)
+            state.waiting.append(call)
             if state.running < limit {
                 state.running += 1
                 return true
@@ -398,11 +481,95 @@ final class ActorLane: Sendable {
     }
 
     /// The next call for a drainer, or `nil` (the drainer then ends).
-    func next() -> AMQPDelivery? {
+    func next() -> ActorCall? {
         state.withLock { state in
             if let next = state.waiting.popFirst() { return next }
             state.running -= 1
             return nil
+        }
+    }
+}
+
+/// A mailbox message being run: acknowledged (or requeued) once every call it holds is done.
+final class CallMessage: Sendable {
+    let delivery: AMQPDelivery
+    private let state: LockedValue<(remaining: Int, requeue: Bool)>
+
+    init(_ delivery: AMQPDelivery, calls: Int) {
+        self.delivery = delivery
+        self.state = LockedValue((max(calls, 1), false))
+    }
+
+    /// One of its calls is done (`requeue`: it did not run here and is for the next host). Returns `nil` while
+    /// calls remain, else whether the message goes back to the mailbox: a redelivery skips the calls recorded.
+    func finish(requeue: Bool) -> Bool? {
+        state.withLock { state in
+            state.remaining -= 1
+            if requeue { state.requeue = true }
+            return state.remaining == 0 ? state.requeue : nil
+        }
+    }
+}
+
+/// One call to run: from an `actor-call` message, or one element of an `actor-calls` message
+/// (docs/PROTOCOL.md §10).
+struct ActorCall: Sendable {
+    let message: CallMessage
+    let callID: String
+    let method: String
+    /// `nil` when the call's arguments are not a JSON array: it fails with `ActorInvocationError`.
+    let arguments: [JSONValue]?
+    let generics: [String]
+
+    /// The calls of `delivery`, or `nil` when it holds none (an `actor-create`, another kind, or an
+    /// `actor-calls` body that is not an array of calls).
+    static func calls(of delivery: AMQPDelivery, kind: String) -> [ActorCall]? {
+        switch kind {
+        case "actor-call":
+            let (arguments, generics) = Self.arguments(try? JSONValue(json: delivery.body))
+            return [
+                ActorCall(
+                    message: CallMessage(delivery, calls: 1), callID: delivery.properties.correlationId ?? "",
+                    method: delivery.properties.headers[ActorHeader.method]?.stringValue ?? "",
+                    arguments: arguments, generics: generics)
+            ]
+        case "actor-calls":
+            guard case .array(let elements)? = try? JSONValue(json: delivery.body), !elements.isEmpty else {
+                return nil
+            }
+            var parsed: [(call: String, method: String, body: JSONValue)] = []
+            for element in elements {
+                guard case .object(let object) = element, let call = object["call"]?.stringValue, !call.isEmpty,
+                    let method = object["method"]?.stringValue
+                else { return nil }
+                parsed.append((call, method, element))
+            }
+            let message = CallMessage(delivery, calls: parsed.count)
+            return parsed.map { call, method, body in
+                let (arguments, generics) = Self.arguments(body)
+                return ActorCall(
+                    message: message, callID: call, method: method, arguments: arguments, generics: generics)
+            }
+        default:
+            return nil
+        }
+    }
+
+    /// A call's arguments: a JSON array, or an object with `args` (and `generics` for a generic method).
+    static func arguments(_ body: JSONValue?) -> ([JSONValue]?, [String]) {
+        switch body {
+        case .array(let values)?: return (values, [])
+        case .object(let object)?:
+            // No `args` is a call without arguments, as before batches existed.
+            let values: [JSONValue]
+            switch object["args"] {
+            case .array(let array)?: values = array
+            case nil: values = []
+            default: return (nil, [])
+            }
+            if case .array(let names)? = object["generics"] { return (values, names.compactMap(\.stringValue)) }
+            return (values, [])
+        default: return (nil, [])
         }
     }
 }
