@@ -17,9 +17,12 @@ struct RateLimitTests {
             let refs = try await f.client.submitMany(
                 Examples.Limited.self, (0..<total).map { _ in .init(key: list) }, options: .init(queue: f.queue))
             let registry = Examples.registry(limited: TaskRunOptions(rateLimit: try RateLimit("20/s")))
-            try await f.withWorkers(3, registry: registry) { _ in
-                let (_, pending) = try await f.client.wait(refs, timeout: .seconds(90))
-                #expect(pending.isEmpty)
+            let probe = try await StallProbe.watching(f.redis) { probe in
+                try await f.withWorkers(3, registry: registry) { _ in
+                    let (_, pending) = try await f.client.wait(refs, timeout: .seconds(90))
+                    #expect(pending.isEmpty)
+                }
+                return probe
             }
             let runs = try await f.limitedRuns(list)
             #expect(runs.count == total, "each task ran exactly once")
@@ -33,10 +36,26 @@ struct RateLimitTests {
             // second held 29 to 57 starts here. The bound is 20 + 1 + 20 by the claims' clock, a little more as
             // recorded.
             let busiest = busiestSecond(runs)
+            // Where time went, for the log: the longest pause between two starts, and when it began.
+            let gaps = zip(runs, runs.dropFirst()).map { ($1.startMs - $0.startMs, $0.startMs - first) }
+            let longest = gaps.max { $0.0 < $1.0 } ?? (0, 0)
             print(
                 "20/s fleet rate: \(total) tasks over \(last - first) ms = \(rate) per second; "
-                    + "busiest second \(busiest)")
-            #expect(abs(rate - 20) <= 2, "measured \(rate)/s")
+                    + "busiest second \(busiest); longest pause \(longest.0) ms, \(longest.1) ms after the first start; "
+                    + "first 30 starts (ms): \(runs.prefix(30).map { $0.startMs - first }); "
+                    + "slowest Redis ping \(probe.worstPing), latest wake \(probe.worstWake)")
+            // Never faster than the limit allows, whatever the machine did. Not slower either, unless the machine
+            // stalled: a Redis blocked on its AOF by a busy disk (as a CI run saw, with Redis logging "Asynchronous
+            // AOF fsync is taking too long") stops the whole fleet, and the limiter then catches up at most a
+            // second's worth by design, so the lost time shows in the rate without saying anything about it.
+            #expect(rate <= 22, "measured \(rate)/s")
+            if probe.stalled(beyond: .milliseconds(500)) {
+                print(
+                    "20/s fleet rate: lower bound not asserted: the machine stalled (slowest Redis ping "
+                        + "\(probe.worstPing), latest wake \(probe.worstWake))")
+            } else {
+                #expect(rate >= 18, "measured \(rate)/s; slowest Redis ping \(probe.worstPing)")
+            }
             #expect(busiest <= 45, "\(busiest) starts within one second")
         }
     }

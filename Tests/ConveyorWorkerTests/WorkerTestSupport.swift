@@ -194,3 +194,44 @@ func eventuallyValue<T>(
     }
     throw TestSupportError("timed out after \(timeout) waiting for \(what)")
 }
+
+/// Watches the machine while a timing test runs: a Redis `PING` every 50 ms, timed, and how late this process
+/// wakes from each 50 ms sleep. A disk that stalls Redis's AOF writes (Redis logs "Asynchronous AOF fsync is taking
+/// too long") or a CPU taken by something else shows as a slow ping or a late wake, independently of what the
+/// test measures; a test then says so rather than blaming the code under test for the machine.
+final class StallProbe: Sendable {
+    private let worst = LockedValue<(ping: Duration, wake: Duration)>((.zero, .zero))
+
+    /// The slowest ping and the latest wake seen so far.
+    var worstPing: Duration { worst.withLock { $0.ping } }
+    var worstWake: Duration { worst.withLock { $0.wake } }
+
+    /// Whether either exceeded `limit`: the machine stalled for about that long.
+    func stalled(beyond limit: Duration) -> Bool { worstPing > limit || worstWake > limit }
+
+    /// Probes until cancelled.
+    func run(_ redis: RedisClient) async {
+        let clock = ContinuousClock()
+        while !Task.isCancelled {
+            let asleep = clock.now
+            do { try await Task.sleep(for: .milliseconds(50)) } catch { return }
+            let late = clock.now - asleep - .milliseconds(50)
+            let sent = clock.now
+            _ = try? await redis.send(RedisCommand("PING"), timeout: .seconds(30))
+            let ping = clock.now - sent
+            worst.withLock { $0 = (max($0.ping, ping), max($0.wake, late)) }
+        }
+    }
+
+    /// Runs `body` with a probe running beside it.
+    static func watching<T: Sendable>(
+        _ redis: RedisClient, _ body: (StallProbe) async throws -> T
+    ) async throws -> T {
+        let probe = StallProbe()
+        return try await withThrowingTaskGroup(of: Void.self) { group in
+            group.addTask { await probe.run(redis) }
+            defer { group.cancelAll() }
+            return try await body(probe)
+        }
+    }
+}
