@@ -35,6 +35,40 @@ struct ClientWaitTests {
         }
     }
 
+    @Test("a notification that carries the meta resolves the waiter with no read; one with the id alone is read")
+    func notificationCarriesMeta() async throws {
+        try await ClientFixture.with("notify-meta") { fixture in
+            let queue = fixture.queue()
+            let carried = try await fixture.client.submit(Add.self, .init(a: 1, b: 1), options: .init(queue: queue))
+            let read = try await fixture.client.submit(Add.self, .init(a: 2, b: 2), options: .init(queue: queue))
+            let channel = fixture.client.store.keys.notify(fixture.client.clientID)
+            try await withThrowingTaskGroup(of: Void.self) { group in
+                group.addTask {
+                    let value = try await carried.get(timeout: .seconds(20))
+                    #expect(value == 42)
+                }
+                group.addTask {
+                    let value = try await read.get(timeout: .seconds(20))
+                    #expect(value == 7)
+                }
+                try await fixture.awaitSubscribers(channel, count: 1)
+                try await Task.sleep(for: .milliseconds(50))
+                // Nothing is stored for `carried`: only the meta in the notification can give 42.
+                let meta = CeleryResultMeta(taskID: carried.id, status: "SUCCESS", result: .int(42))
+                var payload = Array(carried.id.utf8) + [UInt8(ascii: "\n")]
+                payload += meta.jsonBytes()
+                _ = try await fixture.client.redis.send(RedisCommand("PUBLISH", channel, payload))
+                // For `read` the meta is stored and the notification names the id alone: the client reads it.
+                let stored = CeleryResultMeta(taskID: read.id, status: "SUCCESS", result: .int(7))
+                _ = try await fixture.client.redis.send(
+                    RedisCommand("SET", fixture.client.store.keys.result(read.id), stored.jsonBytes(), "EX", 60))
+                _ = try await fixture.client.redis.send(RedisCommand("PUBLISH", channel, read.id))
+                try await group.waitForAll()
+            }
+            #expect(try await fixture.store.resultMeta(carried.id) == nil)
+        }
+    }
+
     @Test("a task that finishes while being waited for wakes the waiter")
     func finishWhileWaiting() async throws {
         try await ClientFixture.with { fixture in

@@ -51,7 +51,7 @@ struct StateRecordTests {
             let published = try #require(await firstMessage(metaChannel))
             #expect(published.string == raw)
             let notified = try #require(await firstMessage(notifyChannel))
-            #expect(notified.string == id)
+            #expect(notified.string == id + "\n" + raw, "the notification carries the meta")
 
             let status = try await f.store.status(id)
             #expect(status.state == .success)
@@ -154,7 +154,7 @@ struct StateRecordTests {
             #expect(status.error == error)
             #expect(status.name == "x.y")
             #expect(try await f.store.resultMeta(id)?.failure == error)
-            #expect(await firstMessage(notify)?.string == id)
+            #expect(await firstMessage(notify)?.string.hasPrefix(id + "\n{") == true)
 
             let done = f.newID()
             let token = try await f.run(done)

@@ -93,7 +93,7 @@ enum ActorScripts {
         redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[5])
         if ARGV[7] == '1' then redis.call('SET', KEYS[3], ARGV[8]) end
         redis.call('HINCRBY', KEYS[1], 'calls', 1)
-        if ARGV[6] ~= '' then redis.call('PUBLISH', P .. 'notify:' .. ARGV[6], ARGV[3]) end
+        if ARGV[6] ~= '' then redis.call('PUBLISH', P .. 'notify:' .. ARGV[6], ARGV[3] .. '\n' .. ARGV[4]) end
         return 'recorded'
         """#)
 
@@ -124,7 +124,7 @@ enum ActorScripts {
     static let refuse = RedisScript(
         #"""
         redis.call('SET', KEYS[1], ARGV[3], 'EX', ARGV[4])
-        if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[1] .. 'notify:' .. ARGV[5], ARGV[2]) end
+        if ARGV[5] ~= '' then redis.call('PUBLISH', ARGV[1] .. 'notify:' .. ARGV[5], ARGV[2] .. '\n' .. ARGV[3]) end
         return 'recorded'
         """#)
 

@@ -262,9 +262,18 @@ extension ConveyorClient {
                 }
             }
             for await message in subscription {
-                let id = message.string
-                // Watches learn it from the notification itself; a waiter for the result needs it read.
+                // `<id>` or `<id>\n<meta>` (docs/PROTOCOL.md §5, "Notify"): with the meta no read is needed.
+                let payload = message.payload
+                let newline = payload.firstIndex(of: UInt8(ascii: "\n"))
+                let id = String(decoding: payload[..<(newline ?? payload.endIndex)], as: UTF8.self)
+                // Watches learn it from the notification itself; a waiter for the result needs the meta.
                 guard waiters.notified(id) else { continue }
+                if let newline, let meta = try? CeleryResultMeta(json: Array(payload[(newline + 1)...])),
+                    meta.state?.isReady == true
+                {
+                    waiters.resolve(id, with: meta)
+                    continue
+                }
                 group.addTask { await self.refresh(id) }
             }
             group.cancelAll()

@@ -53,8 +53,14 @@ enum TaskScripts {
           redis.call('SET', key, json, 'EX', ttl)
           redis.call('PUBLISH', key, json)
         end
-        local function notify(client, id)
-          if client and client ~= '' then redis.call('PUBLISH', P .. 'notify:' .. client, id) end
+        -- The payload is the id, then a newline and the meta, so the client needs no read to learn the outcome.
+        local function notify(client, id, json)
+          if not client or client == '' then return end
+          if json and json ~= '' then
+            redis.call('PUBLISH', P .. 'notify:' .. client, id .. '\n' .. json)
+          else
+            redis.call('PUBLISH', P .. 'notify:' .. client, id)
+          end
         end
         local function exc_meta(id, status, etype, emsg, emodule, now)
           return '{"status": "' .. status .. '", "result": {"exc_type": ' .. cjson.encode(etype) ..
@@ -69,8 +75,9 @@ enum TaskScripts {
           redis.call('HDEL', task, 'lease_owner', 'lease_token', 'lease_until_ms')
           redis.call('EXPIRE', task, ttl)
           move(id, old, state, now, ttl)
-          store_meta(meta, exc_meta(id, state, etype, emsg, emodule, now), ttl)
-          notify(client, id)
+          local json = exc_meta(id, state, etype, emsg, emodule, now)
+          store_meta(meta, json, ttl)
+          notify(client, id, json)
         end
 
         """#
@@ -157,7 +164,7 @@ enum TaskScripts {
             redis.call('EXPIRE', task, ttl)
             move(id, cur[2], state, now, ttl)
             store_meta(KEYS[2], ARGV[5], ttl)
-            notify(ARGV[8], id)
+            notify(ARGV[8], id, ARGV[5])
             return {'recorded'}
             """#)
 
@@ -242,7 +249,7 @@ enum TaskScripts {
             redis.call('EXPIRE', task, ttl)
             move(id, cur[1], 'FAILURE', now, ttl)
             store_meta(KEYS[2], ARGV[6], ttl)
-            notify(ARGV[9], id)
+            notify(ARGV[9], id, ARGV[6])
             return {'recorded'}
             """#)
 
