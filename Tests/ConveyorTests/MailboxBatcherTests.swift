@@ -6,18 +6,16 @@ import Testing
 @Suite("MailboxBatcher: calls in flight together share a message")
 struct MailboxBatcherTests {
     /// Records each publish; each takes 50 ms, like a slow broker's confirm, so the calls started meanwhile queue.
+    /// With `failBatches`, a publish of more than one call fails.
     final class Recorder: Sendable {
         let batches = LockedValue<[[String]]>([])
-        let failFirstBatchOf: Int?
-        init(failFirstBatchOf: Int? = nil) { self.failFirstBatchOf = failFirstBatchOf }
+        let failBatches: Bool
+        init(failBatches: Bool = false) { self.failBatches = failBatches }
 
         func publish(_ calls: [OutgoingCall]) async throws {
-            let index = batches.withLock { batches in
-                batches.append(calls.map(\.callID))
-                return batches.count
-            }
+            batches.withLock { $0.append(calls.map(\.callID)) }
             try await Task.sleep(for: .milliseconds(50))
-            if let size = failFirstBatchOf, calls.count == size, index == 2 { throw TestFailure("refused") }
+            if failBatches && calls.count > 1 { throw TestFailure("refused") }
         }
     }
 
@@ -63,30 +61,50 @@ struct MailboxBatcherTests {
     @Test("a failed publish fails every call of its message, and only those; later calls go out")
     func failure() async throws {
         let batcher = MailboxBatcher()
-        let recorder = Recorder(failFirstBatchOf: 9)
+        let recorder = Recorder(failBatches: true)
         let first = Task { try await batcher.send(Self.call(0)) { try await recorder.publish($0) } }
         try await Task.sleep(for: .milliseconds(5))
-        let results = await withTaskGroup(of: (Int, Bool).self) { group in
+        let results = await withTaskGroup(of: (String, Bool).self) { group in
             for n in 1..<10 {
                 group.addTask {
                     do {
                         try await batcher.send(Self.call(n)) { try await recorder.publish($0) }
-                        return (n, true)
+                        return ("c\(n)", true)
                     } catch {
-                        return (n, false)
+                        return ("c\(n)", false)
                     }
                 }
             }
-            var results: [Int: Bool] = [:]
-            for await (n, ok) in group { results[n] = ok }
+            var results: [String: Bool] = [:]
+            for await (id, ok) in group { results[id] = ok }
             return results
         }
         try await first.value
         let batches = recorder.batches.withLock { $0 }
-        #expect(batches.count == 2)
-        #expect(batches.last?.count == 9)
-        #expect(results.values.allSatisfy { !$0 }, "the nine calls of the refused message all failed")
+        #expect(batches.contains { $0.count > 1 }, "some calls shared a message: \(batches)")
+        for batch in batches where batch != ["c0"] {
+            for id in batch { #expect(results[id] == (batch.count == 1), "\(id) in \(batch)") }
+        }
         try await batcher.send(Self.call(10)) { try await recorder.publish($0) }
         #expect(recorder.batches.withLock { $0.last } == ["c10"])
+    }
+
+    @Test("at most two publishes wait for their confirm at once; the third call queues")
+    func twoInFlight() async throws {
+        let batcher = MailboxBatcher()
+        let recorder = Recorder()
+        let a = Task { try await batcher.send(Self.call(0)) { try await recorder.publish($0) } }
+        try await Task.sleep(for: .milliseconds(5))
+        let b = Task { try await batcher.send(Self.call(1)) { try await recorder.publish($0) } }
+        try await Task.sleep(for: .milliseconds(5))
+        #expect(recorder.batches.withLock { $0 } == [["c0"], ["c1"]], "the second call did not wait for the first")
+        let c = Task { try await batcher.send(Self.call(2)) { try await recorder.publish($0) } }
+        let d = Task { try await batcher.send(Self.call(3)) { try await recorder.publish($0) } }
+        try await Task.sleep(for: .milliseconds(10))
+        #expect(recorder.batches.withLock { $0.count } == 2, "the third and fourth calls queued")
+        for task in [a, b, c, d] { try await task.value }
+        let batches = recorder.batches.withLock { $0 }
+        #expect(batches.count == 3)
+        #expect(Set(batches.last ?? []) == ["c2", "c3"])
     }
 }

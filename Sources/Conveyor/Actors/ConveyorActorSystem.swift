@@ -297,27 +297,18 @@ public final class ConveyorActorSystem: DistributedActorSystem, Sendable {
         defer { client.waiters.remove(waiter) }
         let outgoing = OutgoingCall(callID: callID, method: method, arguments: arguments, generics: generics)
         let timeout = callTimeout
-        // The broker's confirm (written to disk first for a persistent message) and the host's answer are awaited
-        // side by side: a call costs the longer of the two, not their sum. The confirm still decides a refusal
-        // (a full or deleted mailbox), and the group does not end before it arrived.
-        let meta = try await withThrowingTaskGroup(of: CeleryResultMeta?.self) { group in
-            group.addTask {
+        // The publish runs beside the wait, in a task of its own, and a refusal (a full or deleted mailbox, a lost
+        // connection) resolves the waiter with its error. The call ends with the first of the two: an answer means
+        // the broker took the message, so its confirm, which for a persistent message comes only once the host has
+        // acknowledged it (after the answer), is not waited for; the task ends with the confirm.
+        Task {
+            do {
                 try await self.send(outgoing, to: id)
-                return nil
+            } catch {
+                waiter.resolve(.failure(error))
             }
-            group.addTask { try await waiter.value }
-            if let timeout {
-                group.addTask {
-                    try await Task.sleep(for: timeout)
-                    throw ActorError.timeout(actor: id.rawValue, after: timeout)
-                }
-            }
-            defer { group.cancelAll() }
-            while let next = try await group.next() {
-                if let meta = next { return meta }
-            }
-            throw CancellationError()
         }
+        let meta = try await wait(for: waiter, actor: id, timeout: timeout)
         if meta.state == .success { return meta }
         let failure = meta.failure ?? TaskFailure(type: "UnknownError", message: "\(meta.result)")
         switch failure.type {

@@ -28,10 +28,12 @@ struct OutgoingCall: Sendable {
 /// Coalesces one caller's concurrent calls to one actor into fewer mailbox messages (docs/PROTOCOL.md §10,
 /// "Call batches").
 ///
-/// While a publish to the mailbox waits for the broker's confirm, later calls queue here; when it is confirmed,
-/// everything queued goes out as one `actor-calls` message. A lone call is published at once as before, so a
-/// sequential caller pays nothing; a caller with many calls in flight pays one confirmed publish, one delivery and
-/// one ack per batch instead of per call, which is what bounds a mailbox's rate.
+/// Up to ``maxPublishing`` publishes to the mailbox may wait for the broker's confirm at once; calls made while
+/// that many wait queue here, and when one is confirmed everything queued goes out as one `actor-calls` message. A
+/// lone call is published at once as before, so a sequential caller pays nothing (two, not one, so that a caller
+/// whose previous call was answered before its confirm arrived does not wait for that confirm); a caller with many
+/// calls in flight pays one confirmed publish, one delivery and one ack per batch instead of per call, which is
+/// what bounds a mailbox's rate.
 ///
 /// No task of its own: the caller whose call finds nothing in flight publishes, and after its confirm hands the
 /// queued calls to the first of their callers, which publishes them and hands on in turn.
@@ -40,6 +42,8 @@ struct OutgoingCall: Sendable {
 final class MailboxBatcher: Sendable {
     /// At most this many calls per message: bounds a message's size and how much a host redelivers at once.
     static let maxBatch = 500
+    /// Publishes awaiting their confirm at once.
+    static let maxPublishing = 2
 
     enum Turn: Sendable {
         /// The call went out with this result.
@@ -54,7 +58,7 @@ final class MailboxBatcher: Sendable {
     }
 
     private struct State {
-        var publishing = false
+        var publishing = 0
         var queued: Deque<Pending> = []
     }
     private let state = LockedValue(State())
@@ -67,8 +71,8 @@ final class MailboxBatcher: Sendable {
         _ call: OutgoingCall, publish: @Sendable ([OutgoingCall]) async throws -> Void
     ) async throws {
         let leads = state.withLock { state in
-            if state.publishing { return false }
-            state.publishing = true
+            if state.publishing >= Self.maxPublishing { return false }
+            state.publishing += 1
             return true
         }
         if leads {
@@ -84,11 +88,11 @@ final class MailboxBatcher: Sendable {
         let turn = await withCheckedContinuation { continuation in
             // Queued under the lock that `handOn` takes, so the hand-on cannot miss it.
             let leadNow = state.withLock { state in
-                if state.publishing {
+                if state.publishing >= Self.maxPublishing {
                     state.queued.append(Pending(call: call, turn: continuation))
                     return false
                 }
-                state.publishing = true
+                state.publishing += 1
                 return true
             }
             if leadNow { continuation.resume(returning: .lead([Pending(call: call, turn: continuation)])) }
@@ -112,12 +116,12 @@ final class MailboxBatcher: Sendable {
         try result.get()
     }
 
-    /// After a confirm: gives the queued calls (up to ``maxBatch``) to the first of their callers, or ends the
-    /// publishing turn when none are queued.
+    /// After a confirm: gives the queued calls (up to ``maxBatch``) to the first of their callers, who publishes
+    /// them in this publish's place, or frees the place when none are queued.
     private func handOn() {
         let next: [Pending]? = state.withLock { state in
             guard !state.queued.isEmpty else {
-                state.publishing = false
+                state.publishing -= 1
                 return nil
             }
             let count = min(Self.maxBatch, state.queued.count)
