@@ -63,6 +63,9 @@ final class MailboxBatcher: Sendable {
     }
     private let state = LockedValue(State())
 
+    /// Calls waiting for a publish to hand them on (for tests).
+    var queuedCount: Int { state.withLock { $0.queued.count } }
+
     /// Sends `call`, alone or with others, through `publish` (which publishes one call as an `actor-call`
     /// message, several as an `actor-calls` message), and returns once the message holding it was confirmed.
     ///
