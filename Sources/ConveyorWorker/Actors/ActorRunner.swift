@@ -1,7 +1,6 @@
 import Conveyor
 import ConveyorAMQP
 import ConveyorIO
-import DequeModule
 import Distributed
 import Foundation
 import Logging
