@@ -32,6 +32,9 @@ final class ActorRunner: Sendable {
         /// Deliveries received while stopping: held (unacknowledged) until the actor is given up in Redis, then
         /// returned to the mailbox for the next host.
         var held: [AMQPDelivery] = []
+        /// Set once the hand-over returned the held deliveries: any that the subscription still yields after its
+        /// cancel go straight back.
+        var handedOver = false
         var callsSinceSnapshot = 0
     }
     let state = LockedValue(State())
@@ -95,13 +98,14 @@ final class ActorRunner: Sendable {
             group.addTask { await self.handOver(consumer) }
             do {
                 for try await delivery in consumer {
-                    let stopping = state.withLock { state in
+                    let (stopping, handedOver) = state.withLock { state in
                         state.inFlight += 1
                         // Stopping: what the subscription still yields waits for the hand-over, then goes back to
                         // the mailbox for the next host.
-                        if state.stopping { state.held.append(delivery) }
-                        return state.stopping
+                        if state.stopping && !state.handedOver { state.held.append(delivery) }
+                        return (state.stopping, state.handedOver)
                     }
+                    if handedOver { requeue(delivery) }
                     if stopping { continue }
                     if state.withLock({ $0.instance == nil && $0.ended == nil }) { await activate() }
                     let kind = delivery.properties.headers[ActorHeader.kind]?.stringValue ?? ""
@@ -147,7 +151,10 @@ final class ActorRunner: Sendable {
         }
         await consumer.cancel()
         let held = state.withLock { state in
-            defer { state.held = [] }
+            defer {
+                state.held = []
+                state.handedOver = true
+            }
             return state.held
         }
         for delivery in held { requeue(delivery) }
