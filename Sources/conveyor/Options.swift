@@ -192,3 +192,55 @@ enum Format {
         }.joined(separator: "\n")
     }
 }
+
+/// What a task is submitted with: its arguments as JSON and its queue (`conveyor submit`, `conveyor stream`).
+struct TaskArgumentOptions: ParsableArguments {
+    @Option(help: ArgumentHelp("Keyword arguments, a JSON object.", valueName: "json"))
+    var kwargs: String?
+
+    @Option(help: ArgumentHelp("Positional arguments, a JSON array.", valueName: "json"))
+    var args: String?
+
+    @Option(help: "The queue (default: celery).")
+    var queue: String?
+
+    /// Whether any of them was given.
+    var isEmpty: Bool { kwargs == nil && args == nil && queue == nil }
+
+    /// The queue given, trimmed; empty means the client's default queue.
+    var queueName: String { queue?.trimmingCharacters(in: .whitespaces) ?? "" }
+
+    /// `--kwargs` as an object (empty when not given).
+    ///
+    /// - Throws: `ValidationError` when it is not JSON or not an object.
+    func parsedKwargs() throws -> [String: JSONValue] {
+        guard let kwargs else { return [:] }
+        guard case .object(let fields) = try Self.parseJSON(kwargs, option: "--kwargs") else {
+            throw ValidationError("--kwargs must be a JSON object, like '{\"a\": 2, \"b\": 3}'")
+        }
+        return fields
+    }
+
+    /// `--args` as an array (empty when not given).
+    ///
+    /// - Throws: `ValidationError` when it is not JSON or not an array.
+    func parsedArgs() throws -> [JSONValue] {
+        guard let args else { return [] }
+        guard case .array(let items) = try Self.parseJSON(args, option: "--args") else {
+            throw ValidationError("--args must be a JSON array, like '[2, 3]'")
+        }
+        return items
+    }
+
+    /// `text` as JSON.
+    ///
+    /// - Throws: `ValidationError` saying what is wrong with it, in one line.
+    static func parseJSON(_ text: String, option: String) throws -> JSONValue {
+        do {
+            return try JSONValue(json: Array(text.utf8))
+        } catch {
+            let shown = text.count > 60 ? text.prefix(60) + "…" : Substring(text)
+            throw ValidationError("\(option) is not valid JSON (\(error)): '\(shown)'")
+        }
+    }
+}

@@ -18,14 +18,7 @@ struct Stream: AsyncParsableCommand {
     @Argument(help: "The registered generator name, e.g. examples.count (not with --follow).")
     var name: String?
 
-    @Option(help: ArgumentHelp("Keyword arguments, a JSON object.", valueName: "json"))
-    var kwargs: String?
-
-    @Option(help: ArgumentHelp("Positional arguments, a JSON array.", valueName: "json"))
-    var args: String?
-
-    @Option(help: "The queue (default: celery).")
-    var queue: String?
+    @OptionGroup var task: TaskArgumentOptions
 
     @Option(help: ArgumentHelp("At most this many items produced and not yet printed.", valueName: "items"))
     var bound: Int?
@@ -42,35 +35,18 @@ struct Stream: AsyncParsableCommand {
         case (.some(let name), nil):
             if name.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("the name is empty") }
         case (nil, .some):
-            if kwargs != nil || args != nil || queue != nil {
+            if !task.isEmpty {
                 throw ValidationError("--kwargs, --args and --queue submit a generator; --follow reads one")
             }
         }
         if let bound, bound < 1 { throw ValidationError("--bound must be at least 1") }
-        _ = try parsedArguments()
-    }
-
-    func parsedArguments() throws -> (args: [JSONValue], kwargs: [String: JSONValue]) {
-        var parsedArgs: [JSONValue] = []
-        var parsedKwargs: [String: JSONValue] = [:]
-        if let kwargs {
-            guard case .object(let fields) = try Submit.parseJSON(kwargs, option: "--kwargs") else {
-                throw ValidationError("--kwargs must be a JSON object, like '{\"n\": 10}'")
-            }
-            parsedKwargs = fields
-        }
-        if let args {
-            guard case .array(let items) = try Submit.parseJSON(args, option: "--args") else {
-                throw ValidationError("--args must be a JSON array, like '[10]'")
-            }
-            parsedArgs = items
-        }
-        return (parsedArgs, parsedKwargs)
+        _ = try task.parsedKwargs()
+        _ = try task.parsedArgs()
     }
 
     func run() async throws {
         CLI.bootstrapLogging()
-        let (args, kwargs) = try parsedArguments()
+        let (args, kwargs) = (try task.parsedArgs(), try task.parsedKwargs())
         let exit: Int32 = try await CLI.withClient(servers) { client in
             let stream: ConveyorStream<JSONValue>
             if let follow {
@@ -78,7 +54,7 @@ struct Stream: AsyncParsableCommand {
             } else {
                 stream = try await client.stream(
                     name: name ?? "", args: args, kwargs: kwargs,
-                    options: TaskOptions(queue: queue?.trimmingCharacters(in: .whitespaces) ?? ""),
+                    options: TaskOptions(queue: task.queueName),
                     backpressure: bound)
             }
             do {

@@ -14,14 +14,7 @@ struct Submit: AsyncParsableCommand {
     @Argument(help: "The registered task name, e.g. examples.add.")
     var name: String
 
-    @Option(help: ArgumentHelp("Keyword arguments, a JSON object.", valueName: "json"))
-    var kwargs: String?
-
-    @Option(help: ArgumentHelp("Positional arguments, a JSON array.", valueName: "json"))
-    var args: String?
-
-    @Option(help: "The queue (default: celery).")
-    var queue: String?
+    @OptionGroup var task: TaskArgumentOptions
 
     @Option(help: "Priority 0-9, higher first (only on queues declared with x-max-priority).")
     var priority: UInt8?
@@ -57,8 +50,8 @@ struct Submit: AsyncParsableCommand {
 
     func validate() throws {
         if name.trimmingCharacters(in: .whitespaces).isEmpty { throw ValidationError("the task name is empty") }
-        _ = try parsedKwargs()
-        _ = try parsedArgs()
+        _ = try task.parsedKwargs()
+        _ = try task.parsedArgs()
         if let maxQueued, maxQueued < 0 { throw ValidationError("--max-queued must be zero or more") }
         if let priority, priority > 9 { throw ValidationError("--priority must be 0-9, got \(priority)") }
         if let countdown, !(countdown >= 0) || !countdown.isFinite {
@@ -72,12 +65,12 @@ struct Submit: AsyncParsableCommand {
         CLI.bootstrapLogging()
         // An empty queue means the client's default queue.
         var options = TaskOptions(
-            queue: queue?.trimmingCharacters(in: .whitespaces) ?? "", priority: priority,
+            queue: task.queueName, priority: priority,
             expires: try parsedExpires(now: Date()), countdown: countdown, eta: try parsedETA(),
             idempotencyKey: idempotencyKey)
         options.maxQueued = maxQueued
-        let kwargs = try parsedKwargs()
-        let args = try parsedArgs()
+        let kwargs = try task.parsedKwargs()
+        let args = try task.parsedArgs()
         let json = output.json
         try await CLI.withClient(servers) { client in
             let ref = try await client.submit(name: name, args: args, kwargs: kwargs, options: options)
@@ -88,22 +81,6 @@ struct Submit: AsyncParsableCommand {
                 print(ref.id)
             }
         }
-    }
-
-    func parsedKwargs() throws -> [String: JSONValue] {
-        guard let kwargs else { return [:] }
-        guard case .object(let fields) = try Self.parseJSON(kwargs, option: "--kwargs") else {
-            throw ValidationError("--kwargs must be a JSON object, like '{\"a\": 2, \"b\": 3}'")
-        }
-        return fields
-    }
-
-    func parsedArgs() throws -> [JSONValue] {
-        guard let args else { return [] }
-        guard case .array(let items) = try Self.parseJSON(args, option: "--args") else {
-            throw ValidationError("--args must be a JSON array, like '[2, 3]'")
-        }
-        return items
     }
 
     func parsedETA() throws -> Date? {
@@ -124,18 +101,6 @@ struct Submit: AsyncParsableCommand {
             throw ValidationError("--expires is neither seconds nor an ISO 8601 time: '\(expires)'")
         }
         return date
-    }
-
-    /// `text` as JSON.
-    ///
-    /// - Throws: `ValidationError` saying what is wrong with it, in one line.
-    static func parseJSON(_ text: String, option: String) throws -> JSONValue {
-        do {
-            return try JSONValue(json: Array(text.utf8))
-        } catch {
-            let shown = text.count > 60 ? text.prefix(60) + "…" : Substring(text)
-            throw ValidationError("\(option) is not valid JSON (\(error)): '\(shown)'")
-        }
     }
 }
 
