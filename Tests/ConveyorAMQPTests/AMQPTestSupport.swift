@@ -8,8 +8,9 @@ import Testing
 /// Helpers shared by the AMQP integration tests (real broker from `TestServers.amqpURL`).
 enum AMQPTest {
     /// A policy that notices trouble and comes back fast, so tests stay short.
+    // The login timeout is generous for the reason TestServers.policy gives.
     static let fastPolicy = ReconnectPolicy(
-        connectTimeout: .seconds(3), initialBackoff: .milliseconds(50), maxBackoff: .milliseconds(500),
+        connectTimeout: .seconds(15), initialBackoff: .milliseconds(50), maxBackoff: .milliseconds(500),
         heartbeat: .seconds(4), operationTimeout: .seconds(20))
 
     static func configuration(

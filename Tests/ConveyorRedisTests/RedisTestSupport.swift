@@ -7,9 +7,7 @@ import Testing
 /// Shared helpers of the Redis tests.
 enum RedisTest {
     /// A policy that notices outages and gives up quickly, so a test stays within seconds.
-    static let quickPolicy = ReconnectPolicy(
-        connectTimeout: .seconds(2), initialBackoff: .milliseconds(50), maxBackoff: .milliseconds(300),
-        heartbeat: .seconds(5), operationTimeout: .seconds(10))
+    static var quickPolicy: ReconnectPolicy { TestServers.policy }
 
     static func configuration(
         url: String = TestServers.redisURL, policy: ReconnectPolicy = quickPolicy

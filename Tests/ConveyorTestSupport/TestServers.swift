@@ -1,3 +1,4 @@
+import ConveyorIO
 import Foundation
 
 /// Where the servers started by `scripts/servers` listen, as the tests see them.
@@ -22,6 +23,14 @@ public enum TestServers {
         let port = environment["CONVEYOR_AMQP_PORT"] ?? "5672"
         return port == "5672" ? "conveyor@localhost" : "conveyor-\(port)@localhost"
     }
+
+    /// The connection policy of fixtures that talk to the shared servers. Reconnects are quick, so outage tests end
+    /// soon after the server is back; the connect (and AMQP login) timeout is generous because the first phase of
+    /// `make test` runs some sixty suites at once on two cores, where a login that takes more than two seconds is
+    /// load, not a fault (CI saw `login failed: request timed out` with 2 s).
+    public static let policy = ReconnectPolicy(
+        connectTimeout: .seconds(15), initialBackoff: .milliseconds(50), maxBackoff: .milliseconds(300),
+        heartbeat: .seconds(5), operationTimeout: .seconds(10))
 
     /// A name no other test uses, so tests can run in parallel against the same servers.
     public static func uniqueName(_ prefix: String) -> String {

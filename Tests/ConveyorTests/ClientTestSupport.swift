@@ -39,9 +39,7 @@ struct ClientFixture {
 
     var store: TaskStore { client.store }
 
-    static let policy = ReconnectPolicy(
-        connectTimeout: .seconds(2), initialBackoff: .milliseconds(50), maxBackoff: .milliseconds(300),
-        heartbeat: .seconds(5), operationTimeout: .seconds(10))
+    static var policy: ReconnectPolicy { TestServers.policy }
 
     static func configuration(prefix: String) -> ConveyorConfiguration {
         var configuration = ConveyorConfiguration(

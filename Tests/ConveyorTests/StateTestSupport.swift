@@ -14,9 +14,7 @@ struct StateFixture {
 
     var keys: RedisKeys { store.keys }
 
-    static let policy = ReconnectPolicy(
-        connectTimeout: .seconds(2), initialBackoff: .milliseconds(50), maxBackoff: .milliseconds(300),
-        heartbeat: .seconds(5), operationTimeout: .seconds(10))
+    static var policy: ReconnectPolicy { TestServers.policy }
 
     /// A fixed "now" for tests that move through leases by passing times instead of waiting.
     static let t0: Int64 = 1_800_000_000_000

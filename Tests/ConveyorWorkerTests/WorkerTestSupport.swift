@@ -25,9 +25,7 @@ struct WorkerFixture {
     var redis: RedisClient { client.redis }
     var deadLetterQueue: String { queue + ".dlq" }
 
-    static let policy = ReconnectPolicy(
-        connectTimeout: .seconds(2), initialBackoff: .milliseconds(50), maxBackoff: .milliseconds(300),
-        heartbeat: .seconds(5), operationTimeout: .seconds(10))
+    static var policy: ReconnectPolicy { TestServers.policy }
 
     static func conveyorConfiguration(prefix: String, redisURL: String = TestServers.redisURL) -> ConveyorConfiguration
     {
