@@ -6,11 +6,12 @@ SERVERS := scripts/servers
 FORMAT_PATHS := Sources Tests Benchmarks Examples
 
 .DEFAULT_GOAL := help
-.PHONY: help test test-tsan test-asan celery-venv servers servers-down servers-status build build-tests format lint \
+.PHONY: help packages test test-tsan test-asan celery-venv servers servers-down servers-status build build-tests format lint \
     bench demo
 
 help:
-	@echo "make test          start the local servers if they are not up, then build and run the whole test suite"
+	@echo "make test          install the system packages that are missing, start the local servers if they are not"
+	@echo "                   up, then build and run the whole test suite"
 	@echo "                   (CONVEYOR_EXTERNAL_SERVERS=1: use servers that already run; see README)"
 	@echo "                   (it creates the Celery interop venv first; CONVEYOR_SKIP_CELERY=1: skip those tests)"
 	@echo "make test-tsan     the suite under ThreadSanitizer (make test-asan: AddressSanitizer + LeakSanitizer)"
@@ -39,7 +40,7 @@ endif
 SERIAL_SUITES := ActorTests|ActorProcessTests|RateLimitTests|ConcurrencyCapTests|PeriodicTests
 SERIAL_SUITES := $(SERIAL_SUITES)|AdmissionDelayTests|AdmissionPriorityTests|WorkerStreamTests|WorkerCancelTests
 
-test: $(if $(filter 1,$(CONVEYOR_EXTERNAL_SERVERS)),,servers) $(CELERY) build-tests
+test: packages $(if $(filter 1,$(CONVEYOR_EXTERNAL_SERVERS)),,servers) $(CELERY) build-tests
 	@status=0; \
 	$(SWIFT) test --skip-build --skip '$(SERIAL_SUITES)' || status=1; \
 	$(SWIFT) test --skip-build --no-parallel --filter '$(SERIAL_SUITES)' || status=1; \
@@ -52,10 +53,14 @@ test-tsan: $(if $(filter 1,$(CONVEYOR_EXTERNAL_SERVERS)),,servers) $(CELERY)
 test-asan: $(if $(filter 1,$(CONVEYOR_EXTERNAL_SERVERS)),,servers) $(CELERY)
 	LSAN_OPTIONS=suppressions=$(CURDIR)/scripts/lsan.supp $(SWIFT) test --sanitize=address --scratch-path .build-asan
 
-celery-venv:
+# A no-op (one dpkg query per package) when everything is installed, so `make test` works on a fresh machine too.
+packages:
+	scripts/install-packages
+
+celery-venv: packages
 	scripts/celery-venv
 
-servers:
+servers: packages
 	$(SERVERS) up
 
 servers-down:
@@ -67,7 +72,7 @@ servers-status:
 build:
 	$(SWIFT) build
 
-build-tests:
+build-tests: packages
 	$(SWIFT) build --build-tests
 
 format:
