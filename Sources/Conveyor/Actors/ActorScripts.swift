@@ -82,18 +82,25 @@ enum ActorScripts {
               redis.call('GET', KEYS[2]) or ''}
             """#)
 
-    /// KEYS: actor record, result key, snapshot. ARGV: P, host, call id, meta JSON, result TTL (s), reply-to
-    /// client ('' for none), has snapshot (1/0), snapshot JSON.
-    /// Records one call's outcome (and the snapshot taken after it) if `host` still hosts the actor, and
-    /// notifies the caller. Returns `'recorded'` or `'fenced'` (another host took over: nothing written).
+    /// KEYS: actor record, snapshot, then one result key per call. ARGV: P, host, result TTL (s), has snapshot
+    /// (1/0), snapshot JSON, then per call: call id, meta JSON, reply-to client ('' for none).
+    /// Records the outcomes of one or more calls (and the snapshot taken after the last) if `host` still hosts the
+    /// actor, and notifies each caller. Returns `'recorded'` or `'fenced'` (another host took over: nothing
+    /// written).
     static let record = RedisScript(
         #"""
         local P = ARGV[1]
         if redis.call('HGET', KEYS[1], 'host') ~= ARGV[2] then return 'fenced' end
-        redis.call('SET', KEYS[2], ARGV[4], 'EX', ARGV[5])
-        if ARGV[7] == '1' then redis.call('SET', KEYS[3], ARGV[8]) end
-        redis.call('HINCRBY', KEYS[1], 'calls', 1)
-        if ARGV[6] ~= '' then redis.call('PUBLISH', P .. 'notify:' .. ARGV[6], ARGV[3] .. '\n' .. ARGV[4]) end
+        if ARGV[4] == '1' then redis.call('SET', KEYS[2], ARGV[5]) end
+        local n = #KEYS - 2
+        for i = 1, n do
+          local a = 5 + (i - 1) * 3
+          redis.call('SET', KEYS[i + 2], ARGV[a + 2], 'EX', ARGV[3])
+          if ARGV[a + 3] ~= '' then
+            redis.call('PUBLISH', P .. 'notify:' .. ARGV[a + 3], ARGV[a + 1] .. '\n' .. ARGV[a + 2])
+          end
+        end
+        redis.call('HINCRBY', KEYS[1], 'calls', n)
         return 'recorded'
         """#)
 

@@ -105,19 +105,43 @@ public struct ActorStore: Sendable {
         }
     }
 
-    /// Records one call's outcome meta (and a snapshot) if `host` still hosts the actor; notifies `replyTo`.
+    /// One call's outcome, as ``record(actor:host:outcomes:snapshot:)`` writes it.
+    public struct CallOutcome: Sendable {
+        /// The call's id (its result key and the id its caller waits for).
+        public var call: String
+        /// The Celery result meta (JSON).
+        public var meta: [UInt8]
+        /// The client to notify (`""`: none).
+        public var replyTo: String
+
+        public init(call: String, meta: [UInt8], replyTo: String) {
+            self.call = call
+            self.meta = meta
+            self.replyTo = replyTo
+        }
+    }
+
+    /// Records the outcomes of calls to actor `id` (and `snapshot`, the actor's state after the last of them), if
+    /// `host` still hosts it, and notifies each caller: one script for all of them.
     ///
-    /// - Returns: `false` when another host took the actor over (nothing was written).
+    /// - Returns: `false` if another host took the actor over (nothing was written).
     /// - Throws: ``RedisError``.
     public func record(
-        actor id: String, host: String, call: String, meta: [UInt8], replyTo: String, snapshot: [UInt8]?
+        actor id: String, host: String, outcomes: [CallOutcome], snapshot: [UInt8]?
     ) async throws -> Bool {
-        let reply = try await redis.evalScript(
-            ActorScripts.record, keys: [keys.actor(id), keys.result(call), keys.actorSnapshot(id)],
-            arguments: [
-                keys.prefix, host, call, meta, resultTTLSeconds, replyTo, snapshot == nil ? "0" : "1",
-                snapshot ?? [],
-            ])
+        var keyList: [any RedisArgument] = [keys.actor(id), keys.actorSnapshot(id)]
+        keyList.reserveCapacity(2 + outcomes.count)
+        var arguments: [any RedisArgument] = [
+            keys.prefix, host, resultTTLSeconds, snapshot == nil ? "0" : "1", snapshot ?? [],
+        ]
+        arguments.reserveCapacity(5 + 3 * outcomes.count)
+        for outcome in outcomes {
+            keyList.append(keys.result(outcome.call))
+            arguments.append(outcome.call)
+            arguments.append(outcome.meta)
+            arguments.append(outcome.replyTo)
+        }
+        let reply = try await redis.evalScript(ActorScripts.record, keys: keyList, arguments: arguments)
         return reply.string == "recorded"
     }
 

@@ -38,6 +38,10 @@ final class ActorRunner: Sendable {
         var callsSinceSnapshot = 0
     }
     let state = LockedValue(State())
+    /// Outcomes waiting to be recorded: while two record scripts run, the outcomes of the calls that finish
+    /// meanwhile queue and go out as one script call (a caller with many calls in flight then costs Redis one
+    /// call per batch, not per call). `nil`: the state store stayed unreachable until the host stopped.
+    let outcomes = GroupCommit<ActorStore.CallOutcome, Bool?>(maxBatch: 500, maxInFlight: 2)
     /// Ends when the runner stops (``stop()``, or its subscription ended): what ``handOver(_:)`` waits for.
     let stopped: AsyncStream<Void>
     let stoppedContinuation: AsyncStream<Void>.Continuation
@@ -353,15 +357,26 @@ final class ActorRunner: Sendable {
         state.withLock { $0.running -= 1 }
     }
 
-    /// Writes a call's outcome (and snapshot) if this host still hosts the actor, then settles the call.
+    /// Writes a call's outcome (and snapshot) if this host still hosts the actor, then settles the call. An outcome
+    /// without a snapshot may share its script call with others (``outcomes``); one with a snapshot goes alone, so
+    /// the snapshot is written with the outcome of the call it follows.
     func record(_ item: ActorCall, meta: CeleryResultMeta, snapshot: [UInt8]?) async {
-        let call = item.callID
-        let replyTo = item.message.delivery.properties.replyTo ?? ""
-        let snapshotBytes = snapshot
-        let recorded = await withStateRetry {
-            try await self.session.store.record(
-                actor: self.id.rawValue, host: self.hostID, call: call, meta: meta.jsonBytes(), replyTo: replyTo,
-                snapshot: snapshotBytes)
+        let outcome = ActorStore.CallOutcome(
+            call: item.callID, meta: meta.jsonBytes(), replyTo: item.message.delivery.properties.replyTo ?? "")
+        let recorded: Bool?
+        if let snapshot {
+            recorded = await withStateRetry {
+                try await self.session.store.record(
+                    actor: self.id.rawValue, host: self.hostID, outcomes: [outcome], snapshot: snapshot)
+            }
+        } else {
+            recorded =
+                (try? await outcomes.submit(outcome) { batch in
+                    await self.withStateRetry {
+                        try await self.session.store.record(
+                            actor: self.id.rawValue, host: self.hostID, outcomes: batch, snapshot: nil)
+                    }
+                }) ?? nil
         }
         guard let recorded else { return }
         if !recorded {
