@@ -60,13 +60,25 @@ struct ClientCeleryInteropTests {
                 #expect(try await ref.get(timeout: .seconds(10)) == 5)
                 #expect(try await ref.status().state == .success)
             } catch {
-                try? await fixture.admin.deleteExchange(queue)
+                await Self.deleteCeleryTopology(queue, admin: fixture.admin)
                 await client.close()
                 throw error
             }
-            try? await fixture.admin.deleteExchange(queue)
+            await Self.deleteCeleryTopology(queue, admin: fixture.admin)
             await client.close()
         }
+    }
+
+    /// Deletes what the Celery worker declared besides the queue: the exchange named after it, and the 28 queues
+    /// and 29 exchanges of Celery's native delayed delivery, which a Celery 5.5+ worker declares whenever one of
+    /// its queues is a quorum queue. No other test uses those names, so deleting them here leaves nothing behind.
+    static func deleteCeleryTopology(_ queue: String, admin: AMQPConnection) async {
+        try? await admin.deleteExchange(queue)
+        for level in 0..<28 {
+            _ = try? await admin.deleteQueue("celery_delayed_\(level)")
+            try? await admin.deleteExchange("celery_delayed_\(level)")
+        }
+        try? await admin.deleteExchange("celery_delayed_delivery")
     }
 
     /// Runs the worker script, for at most 60 s (`timeout` ends it); its output.

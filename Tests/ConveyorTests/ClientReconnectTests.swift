@@ -58,11 +58,14 @@ struct ClientReconnectTests {
             }
         } catch {
             _ = try? await admin.deleteQueue(queue)
+            _ = try? await admin.deleteQueue(queue + ".dlq")
             await admin.close()
             await client.close()
             throw error
         }
+        // The client declared the queue with its dead-letter queue (TaskQueueTopology): both go.
         _ = try? await admin.deleteQueue(queue)
+        _ = try? await admin.deleteQueue(queue + ".dlq")
         await admin.close()
         await client.close()
     }

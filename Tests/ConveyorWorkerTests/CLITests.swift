@@ -191,11 +191,12 @@ struct CLITests {
     @Test("submit, then result --wait, against a worker: the sum; a failing task exits 1 with its error")
     func submitAndWaitForResult() async throws {
         let queue = TestServers.uniqueName("cli-result")
-        // A key prefix of its own (the task records expire with the result TTL; the ids are unique anyway).
+        // A key prefix of its own, Celery's result keys included, so that everything it wrote can be deleted.
         let prefix = TestServers.uniqueName("conveyor-cli") + ":"
-        let environment = ["CONVEYOR_PREFIX": prefix]
+        let environment = ["CONVEYOR_PREFIX": prefix, "CONVEYOR_RESULT_PREFIX": prefix]
         var conveyor = ConveyorConfiguration(
             brokerURLs: [TestServers.amqpURL], redisURL: TestServers.redisURL, keyPrefix: prefix)
+        conveyor.resultKeyPrefix = prefix
         conveyor.logger.logLevel = .warning
         let worker = ConveyorWorker(
             configuration: WorkerConfiguration(conveyor: conveyor, queues: [queue], concurrency: 2),
@@ -223,6 +224,7 @@ struct CLITests {
         worker.shutdown()
         _ = try? await running.value
         let client = try await Self.client()
+        try? await RedisTestKeys.delete(prefix: prefix, on: client.redis)
         await Self.deleteQueues(queue, client: client)
         await client.close()
     }

@@ -65,6 +65,8 @@ struct WorkerFixture {
         for queue in fixture.usedQueues.current {
             _ = try? await admin.deleteQueue(queue)
             _ = try? await admin.deleteQueue(queue + ".dlq")
+            // A Celery app in the test declares an exchange named after its queue (kombu's default).
+            try? await admin.deleteExchange(queue)
         }
         try? await RedisTestKeys.delete(prefix: prefix, on: client.redis)
         await client.close()
