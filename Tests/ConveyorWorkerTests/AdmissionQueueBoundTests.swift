@@ -55,4 +55,50 @@ struct AdmissionQueueBoundTests {
             }
         }
     }
+
+    @Test("a message over maxPayloadBytes is refused at submit with payloadTooLarge and leaves nothing behind")
+    func payloadTooLarge() async throws {
+        try await WorkerFixture.with("payload") { f in
+            #expect(ConveyorConfiguration(brokerURLs: [], redisURL: "", keyPrefix: "").maxPayloadBytes == 16 << 20)
+            var configuration = WorkerFixture.conveyorConfiguration(prefix: f.prefix)
+            configuration.maxPayloadBytes = 1_024
+            let client = try await ConveyorClient.connect(configuration)
+            do {
+                try await Self.refusesLargePayloads(f, client: client)
+            } catch {
+                await client.close()
+                throw error
+            }
+            await client.close()
+        }
+    }
+
+    static func refusesLargePayloads(_ f: WorkerFixture, client: ConveyorClient) async throws {
+        var options = TaskOptions(queue: f.queue)
+        let big: [String: JSONValue] = ["a": .string(String(repeating: "x", count: 2_000)), "b": 1]
+        do {
+            _ = try await client.submit(name: Examples.Add.name, kwargs: big, options: options)
+            Issue.record("a 2 KB message was submitted under a 1 KiB limit")
+        } catch let error as ConveyorError {
+            guard case .payloadTooLarge(let size, let limit) = error else { throw error }
+            #expect(size > 2_000 && limit == 1_024)
+            #expect(error.description.contains("over the limit of 1024"))
+        }
+        options.idempotencyKey = "payload-key"
+        await #expect(throws: ConveyorError.self) {
+            try await client.submit(name: Examples.Add.name, kwargs: big, options: options)
+        }
+        await #expect(throws: ConveyorError.self) {
+            try await client.submitMany(
+                Examples.Record.self,
+                [.init(key: "k", token: "small"), .init(key: "k", token: String(repeating: "y", count: 2_000))],
+                options: TaskOptions(queue: f.queue))
+        }
+        // Nothing half-submitted: no message (not even the small one of the batch), no key left reserved.
+        #expect(try await f.admin.queueInfo(f.queue)?.messageCount == 0)
+        #expect(try await f.store.idempotencyTaskID("payload-key") == nil)
+        // Under the limit the same client submits as usual.
+        _ = try await client.submit(name: Examples.Add.name, kwargs: ["a": 1, "b": 2], options: options)
+        #expect(try await f.admin.queueInfo(f.queue)?.messageCount == 1)
+    }
 }

@@ -11,7 +11,8 @@ extension ConveyorClient {
     ///
     /// - Parameter options: ``TaskDefinition/defaultOptions`` when `nil`.
     /// - Throws: ``TaskInputError`` when the input does not encode as an object, ``ConveyorError/queueMismatch(queue:serverText:)``,
-    ///   ``ConveyorError/queueFull(queue:bound:depth:)``, the ``RedisError`` of an admission script,
+    ///   ``ConveyorError/queueFull(queue:bound:depth:)``, ``ConveyorError/payloadTooLarge(size:limit:)`` (over
+    ///   ``ConveyorConfiguration/maxPayloadBytes``), the ``RedisError`` of an admission script,
     ///   or the ``AMQPError`` of the publish (``AMQPError/returned(replyCode:replyText:)`` if the queue vanished:
     ///   messages are mandatory, never silently dropped).
     public func submit<Definition: TaskDefinition>(
@@ -93,6 +94,9 @@ extension ConveyorClient {
     }
 
     /// The envelope of a new task, as an AMQP message on the default exchange routed to `queue`.
+    ///
+    /// - Throws: ``ConveyorError/payloadTooLarge(size:limit:)`` over ``ConveyorConfiguration/maxPayloadBytes``, or
+    ///   the envelope's encoding error. Every submit path builds its messages here before it publishes anything.
     func outgoing(
         name: String, args: [JSONValue], kwargs: [String: JSONValue], options: TaskOptions, queue: String,
         id: String = TaskID.make()
@@ -107,7 +111,11 @@ extension ConveyorClient {
             contentType: "application/json", contentEncoding: "utf-8",
             headers: AMQPTable(json: envelope.celeryHeaders), deliveryMode: .persistent, priority: options.priority,
             correlationId: envelope.id, replyTo: clientID)
-        let message = AMQPMessage(body: Array(try envelope.celeryBody()), properties: properties)
+        let body = Array(try envelope.celeryBody())
+        guard body.count <= configuration.maxPayloadBytes else {
+            throw ConveyorError.payloadTooLarge(size: body.count, limit: configuration.maxPayloadBytes)
+        }
+        let message = AMQPMessage(body: body, properties: properties)
         return (envelope.id, AMQPOutgoing(message, exchange: "", routingKey: queue, mandatory: true))
     }
 

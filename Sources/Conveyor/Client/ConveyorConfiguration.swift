@@ -31,6 +31,11 @@ public struct ConveyorConfiguration: Sendable {
     /// over (and publishes the task under the same id): the longest a producer that died between reserving and
     /// publishing holds the key up. Longer than a publish normally takes; 10 seconds by default.
     public var idempotencyPendingTTL: Duration = .seconds(10)
+    /// The largest message body (the envelope's JSON: arguments included) a submit publishes, in bytes; a larger
+    /// one is refused with ``ConveyorError/payloadTooLarge(size:limit:)`` before anything is published or reserved.
+    /// 16 MiB by default, the size workers accept (`WorkerConfiguration.maxPayloadBytes`), so a task no worker
+    /// would run is refused where its producer sees the error, not dead-lettered later.
+    public var maxPayloadBytes: Int = 16 << 20
     /// How queues are declared when they do not exist yet.
     public var topology: TaskQueueTopology
     /// Connect timeout, heartbeat, backoff and operation deadline for both connections.

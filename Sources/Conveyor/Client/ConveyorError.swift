@@ -16,6 +16,9 @@ public enum ConveyorError: Error, Sendable, Hashable, CustomStringConvertible {
     /// The submit was refused: `queue` already holds `depth` ready messages, at or over ``TaskOptions/maxQueued``
     /// (`bound`). Nothing was submitted: no message, no task record, no idempotency key.
     case queueFull(queue: String, bound: Int, depth: Int)
+    /// The submit was refused: its message body is `size` bytes, over ``ConveyorConfiguration/maxPayloadBytes``
+    /// (`limit`). Nothing was submitted. Large inputs belong in storage the task reads, with their address passed.
+    case payloadTooLarge(size: Int, limit: Int)
 
     public var description: String {
         switch self {
@@ -28,6 +31,8 @@ public enum ConveyorError: Error, Sendable, Hashable, CustomStringConvertible {
         case .closed: "the client was closed"
         case .queueFull(let queue, let bound, let depth):
             "queue '\(queue)' is full: \(depth) messages waiting, bound (maxQueued) \(bound); the task was not submitted"
+        case .payloadTooLarge(let size, let limit):
+            "the task's message is \(size) bytes, over the limit of \(limit) (maxPayloadBytes); the task was not submitted"
         }
     }
 }
