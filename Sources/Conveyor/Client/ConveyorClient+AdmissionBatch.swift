@@ -152,7 +152,7 @@ extension ConveyorClient {
             if let dueMs = options.delayedDueMs() {
                 try await schedule(batch, dueMs: dueMs)
             } else {
-                try await broker.publish(batch: batch)
+                try await publishTasks(batch, batch: true)
             }
         } catch AMQPError.batchFailed(let failures) {
             // The messages not listed were confirmed: their keys name them now. Returned ones were dropped by the

@@ -99,8 +99,7 @@ extension ConveyorClient {
         }
         for (header, value) in AMQPTable(json: headers) { message.message.properties.headers[header] = value }
         try await ensureQueue(queue)
-        try await broker.publish(
-            message.message, exchange: message.exchange, routingKey: message.routingKey, mandatory: true)
+        try await publish(message)
         logger.trace("submitted a generator", metadata: ["task": .string(name), "id": .string(id)])
         return id
     }

@@ -61,7 +61,7 @@ extension ConveyorClient {
             try await schedule(batch, dueMs: dueMs)
             return refs
         }
-        try await broker.publish(batch: batch)
+        try await publishTasks(batch, batch: true)
         return refs
     }
 
@@ -83,10 +83,11 @@ extension ConveyorClient {
         try await admit(name: name, args: args, kwargs: kwargs, options: options).id
     }
 
-    /// Publishes one task message (mandatory, confirmed).
+    /// Publishes one task message (mandatory, confirmed; republished if nacked: ``publishTasks(_:batch:)``).
     func publish(_ outgoing: AMQPOutgoing) async throws {
-        try await broker.publish(
-            outgoing.message, exchange: outgoing.exchange, routingKey: outgoing.routingKey, mandatory: true)
+        var outgoing = outgoing
+        outgoing.mandatory = true
+        try await publishTasks([outgoing], batch: false)
     }
 
     func queueName(_ options: TaskOptions) -> String {
