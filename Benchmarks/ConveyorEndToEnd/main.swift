@@ -46,6 +46,9 @@ struct Options {
     var rawPrefetch: UInt16 = 200
     /// `--raw off` skips the raw rate (its figures read 0): for profiling the end-to-end path alone.
     var raw = true
+    /// The task queue's type: `quorum` (what Conveyor declares) or `classic` (declared by the benchmark before the
+    /// worker starts; Conveyor uses an existing queue as it is).
+    var queueType = "quorum"
     var timeout = Duration.seconds(300)
     var amqpURL = ProcessInfo.processInfo.environment["CONVEYOR_BROKER_URL"] ?? ConveyorConfiguration.defaultBrokerURL
     var redisURL = ProcessInfo.processInfo.environment["CONVEYOR_REDIS_URL"] ?? ConveyorConfiguration.defaultRedisURL
@@ -76,6 +79,11 @@ struct Options {
             case "--raw":
                 guard value == "on" || value == "off" else { throw BenchError("--raw takes on or off") }
                 options.raw = value == "on"
+            case "--queue-type":
+                guard value == "quorum" || value == "classic" else {
+                    throw BenchError("--queue-type takes quorum or classic")
+                }
+                options.queueType = value
             case "--amqp-url": options.amqpURL = value
             case "--redis-url": options.redisURL = value
             default: throw BenchError("unknown option \(flag)")
@@ -375,7 +383,16 @@ func connectClient(queue: String, prefix: String) async throws -> ConveyorClient
 }
 
 do {
-    diagnose("\(program): worker on queue \(queue), concurrency \(options.workerConcurrency)")
+    if options.queueType == "classic" {
+        let declaring = try await AMQPConnection.connect(url: options.amqpURL, connectionName: "bench-declare")
+        var classic = TaskQueueTopology().queue(named: queue)
+        classic.queueType = .classic
+        classic.arguments["x-delivery-limit"] = nil
+        try await TaskQueueTopology().ensureDeadLetterQueue(for: queue, on: declaring)
+        _ = try await declaring.declare(classic)
+        await declaring.close()
+    }
+    diagnose("\(program): worker on queue \(queue) (\(options.queueType)), concurrency \(options.workerConcurrency)")
     let started = try WorkerProcess(queue: queue, prefix: prefix, rateLimit: options.workerRateLimit, options: options)
     worker = started
     workerPIDs.withLock { $0.append(started.pid) }
@@ -465,6 +482,7 @@ do {
         "sequential": options.sequential,
         "batch": options.batch,
         "wait": options.waitMode.rawValue,
+        "queue_type": options.queueType,
         "worker_concurrency": options.workerConcurrency,
         "raw_batch": options.rawBatch,
         "raw_prefetch": Int(options.rawPrefetch),
