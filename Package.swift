@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "ConveyorRedis", targets: ["ConveyorRedis"]),
         .library(name: "Conveyor", targets: ["Conveyor"]),
         .library(name: "ConveyorWorker", targets: ["ConveyorWorker"]),
+        .library(name: "ConveyorPrometheus", targets: ["ConveyorPrometheus"]),
         .executable(name: "conveyor", targets: ["conveyor"]),
         .executable(name: "conveyor-examples-worker", targets: ["ConveyorExamplesWorker"]),
         .executable(name: "conveyor-examples-actor-client", targets: ["ConveyorExamplesActorClient"]),
@@ -20,6 +21,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.5.0"),
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", from: "2.6.0"),
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.5.0"),
     ],
     targets: [
         // C libraries, wrapped by the two clients and never seen above them.
@@ -107,9 +110,19 @@ let package = Package(
         ),
         // The example task definitions and their implementations (README, demo, tests, benchmark).
         .target(
+            name: "ConveyorPrometheus",
+            dependencies: [
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
             name: "ConveyorExamples",
             dependencies: [
-                "Conveyor", "ConveyorWorker", "ConveyorRedis",
+                "Conveyor", "ConveyorWorker", "ConveyorRedis", "ConveyorPrometheus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),

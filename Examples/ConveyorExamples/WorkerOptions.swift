@@ -1,5 +1,6 @@
 import ArgumentParser
 import Conveyor
+import ConveyorPrometheus
 import ConveyorWorker
 import Logging
 
@@ -41,6 +42,16 @@ public struct WorkerOptions: ParsableArguments, Sendable {
     @Option(name: .long, help: "Seconds the periodic scheduler's leader lease lasts (failover time).")
     public var periodicLease: Double = 5
 
+    @Option(
+        name: .long,
+        help:
+            "Serve the worker's metrics for Prometheus at http://HOST:PORT/metrics (off unless given; 0: any free port)."
+    )
+    public var metricsPort: Int?
+
+    @Option(name: .long, help: "Address the metrics endpoint binds: 127.0.0.1, or 0.0.0.0 in a container.")
+    public var metricsHost: String = "127.0.0.1"
+
     public init() {}
 
     /// Rejects values a worker cannot run with, before anything connects.
@@ -74,6 +85,10 @@ public struct WorkerOptions: ParsableArguments, Sendable {
             }
         }
         if let maxRunning, maxRunning < 1 { throw ValidationError("--max-running must be at least 1") }
+        if let metricsPort, !(0...65_535).contains(metricsPort) {
+            throw ValidationError("--metrics-port must be a TCP port (0-65535)")
+        }
+        if metricsHost.isEmpty { throw ValidationError("--metrics-host names no address") }
         if Logger.Level(rawValue: logLevel) == nil {
             throw ValidationError(
                 "--log-level must be one of \(Logger.Level.allCases.map(\.rawValue).joined(separator: ", "))")
@@ -111,6 +126,15 @@ public struct WorkerOptions: ParsableArguments, Sendable {
     /// ``limitTasks`` split at commas, blanks dropped.
     public var limitedTaskNames: Set<String> {
         Set(limitTasks.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
+    }
+
+    /// The Prometheus endpoint ``metricsPort`` asks for, with swift-metrics pointed at its registry; `nil` when the
+    /// option is not given. Call once per process, after ``bootstrapLogging()`` and before the worker is made (it
+    /// makes its metrics when it starts).
+    public func metricsEndpoint(logger: Logger) -> MetricsEndpoint? {
+        metricsPort.map { port in
+            MetricsEndpoint(registry: MetricsEndpoint.bootstrap(), host: metricsHost, port: port, logger: logger)
+        }
     }
 
     /// Sends every log line at ``level`` or above to standard error. Call once per process, before any logger is

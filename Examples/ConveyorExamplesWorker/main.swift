@@ -24,6 +24,6 @@ struct ExamplesWorkerCommand: AsyncParsableCommand {
         conveyor.logger = logger
         try await Examples.runWorker(
             options.configuration(conveyor: conveyor), logger: logger, limited: options.limitedOptions,
-            limitedTasks: options.limitedTaskNames)
+            limitedTasks: options.limitedTaskNames, metrics: options.metricsEndpoint(logger: logger))
     }
 }

@@ -21,7 +21,7 @@ struct Worker: AsyncParsableCommand {
         do {
             try await Examples.runWorker(
                 options.configuration(conveyor: conveyor), logger: logger, limited: options.limitedOptions,
-                limitedTasks: options.limitedTaskNames)
+                limitedTasks: options.limitedTaskNames, metrics: options.metricsEndpoint(logger: logger))
         } catch {
             if CLI.isArgumentParserExit(error) { throw error }
             throw CLI.fail(CLI.describe(error, configuration: conveyor, connecting: false))
