@@ -11,6 +11,7 @@ let package = Package(
         .library(name: "Conveyor", targets: ["Conveyor"]),
         .library(name: "ConveyorWorker", targets: ["ConveyorWorker"]),
         .library(name: "ConveyorPrometheus", targets: ["ConveyorPrometheus"]),
+        .library(name: "ConveyorGateway", targets: ["ConveyorGateway"]),
         .executable(name: "conveyor", targets: ["conveyor"]),
         .executable(name: "conveyor-examples-worker", targets: ["ConveyorExamplesWorker"]),
         .executable(name: "conveyor-examples-actor-client", targets: ["ConveyorExamplesActorClient"]),
@@ -23,6 +24,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.5.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.1.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.5.0"),
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.70.0"),
     ],
     targets: [
         // C libraries, wrapped by the two clients and never seen above them.
@@ -82,6 +84,11 @@ let package = Package(
             dependencies: ["CRabbitMQ"],
             path: "Benchmarks/AMQPReference"
         ),
+        .executableTarget(
+            name: "amqp-latency",
+            dependencies: ["CRabbitMQ"],
+            path: "Benchmarks/AMQPLatency"
+        ),
         // What producers and workers share: definitions, the wire protocol, the Redis schema, the client.
         .target(
             name: "Conveyor",
@@ -109,6 +116,16 @@ let package = Package(
             ]
         ),
         // The example task definitions and their implementations (README, demo, tests, benchmark).
+        .target(
+            name: "ConveyorGateway",
+            dependencies: [
+                "Conveyor", "ConveyorAMQP", "ConveyorRedis",
+                .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "ConveyorPrometheus",
             dependencies: [
@@ -177,6 +194,7 @@ let package = Package(
             name: "conveyor",
             dependencies: [
                 "Conveyor", "ConveyorWorker", "ConveyorExamples", "ConveyorIO", "ConveyorAMQP", "ConveyorRedis",
+                "ConveyorGateway", "ConveyorPrometheus",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
                 .product(name: "Logging", package: "swift-log"),
@@ -197,8 +215,9 @@ let package = Package(
         .testTarget(
             name: "ConveyorWorkerTests",
             dependencies: [
-                "ConveyorWorker", "Conveyor", "ConveyorExamples", "ConveyorTestSupport",
+                "ConveyorWorker", "Conveyor", "ConveyorExamples", "ConveyorTestSupport", "ConveyorGateway",
                 .product(name: "MetricsTestKit", package: "swift-metrics"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]),
     ]
 )

@@ -14,6 +14,6 @@ struct ConveyorCommand: AsyncParsableCommand {
             """,
         subcommands: [
             Servers.self, Worker.self, Submit.self, Status.self, Result.self, Cancel.self, Inspect.self, Demo.self,
-            Stream.self,
+            Stream.self, Gateway.self,
         ])
 }

@@ -27,33 +27,7 @@ struct Status: AsyncParsableCommand {
         }
     }
 
-    static func json(_ status: TaskStatus) -> JSONValue {
-        var object: [String: JSONValue] = [
-            "id": .string(status.id), "state": .string(status.state.rawValue),
-            "attempts": .int(Int64(status.attempts)), "retries": .int(Int64(status.retries)),
-            "source": .string(source(status.source)),
-        ]
-        object["name"] = status.name.map(JSONValue.string)
-        object["queue"] = status.queue.map(JSONValue.string)
-        object["worker"] = status.worker.map(JSONValue.string)
-        object["reason"] = status.reason.map(JSONValue.string)
-        object["lease_owner"] = status.leaseOwner.map(JSONValue.string)
-        object["lease_until_ms"] = status.leaseUntilMs.map(JSONValue.int)
-        object["received_ms"] = status.receivedMs.map(JSONValue.int)
-        object["started_ms"] = status.startedMs.map(JSONValue.int)
-        object["finished_ms"] = status.finishedMs.map(JSONValue.int)
-        if let progress = status.progress {
-            var fields: [String: JSONValue] = ["fraction": .double(progress.fraction)]
-            fields["message"] = progress.message.map(JSONValue.string)
-            fields["current"] = progress.current.map(JSONValue.double)
-            fields["total"] = progress.total.map(JSONValue.double)
-            object["progress"] = .object(fields)
-        }
-        if let error = status.error {
-            object["error"] = .object(["type": .string(error.type), "message": .string(error.message)])
-        }
-        return .object(object)
-    }
+    static func json(_ status: TaskStatus) -> JSONValue { status.jsonValue }
 
     static func text(_ status: TaskStatus) -> String {
         var lines: [(String, String)] = [("id", status.id), ("state", status.state.rawValue)]
@@ -86,13 +60,5 @@ struct Status: AsyncParsableCommand {
         return lines.map { label, value in
             (label.isEmpty ? "" : label + ":").padding(toLength: width + 2, withPad: " ", startingAt: 0) + value
         }.joined(separator: "\n")
-    }
-
-    static func source(_ source: TaskStatus.Source) -> String {
-        switch source {
-        case .taskRecord: "task-record"
-        case .celeryResult: "celery-result"
-        case .none: "none"
-        }
     }
 }

@@ -1,0 +1,221 @@
+import ConveyorExamples
+import ConveyorGateway
+import ConveyorTestSupport
+import Foundation
+import Logging
+import ServiceLifecycle
+import Testing
+
+@testable import Conveyor
+
+#if canImport(FoundationNetworking)
+import FoundationNetworking
+#endif
+
+/// The HTTP gateway against a real worker: what a client in any language sees.
+@Suite("Gateway: the HTTP API")
+struct GatewayTests {
+    @Test("POST /tasks, then GET its result (waiting) and status: SUCCESS with the value, FAILURE with the error")
+    func submitAndRead() async throws {
+        try await Self.with("gateway-run") { f, http in
+            let (status, accepted, location) = try await http.send(
+                "POST", "/tasks", #"{"task": "examples.add", "kwargs": {"a": 2, "b": 3}, "queue": "\#(f.queue)"}"#)
+            #expect(status == 202, "\(accepted)")
+            let id = try #require(accepted["id"]?.stringValue)
+            #expect(accepted["state"] == "PENDING")
+            #expect(accepted["queue"]?.stringValue == f.queue)
+            #expect(location == "/tasks/\(id)")
+
+            let (resultStatus, result, _) = try await http.send("GET", "/tasks/\(id)/result?wait=60")
+            #expect(resultStatus == 200)
+            #expect(result["state"] == "SUCCESS")
+            #expect(result["result"] == 5)
+
+            let (_, record, _) = try await http.send("GET", "/tasks/\(id)")
+            #expect(record["state"] == "SUCCESS")
+            #expect(record["name"] == "examples.add")
+            #expect(record["source"] == "task-record")
+
+            // Positional args, as Celery's send_task(args=...) sends them.
+            let (_, positional, _) = try await http.send(
+                "POST", "/tasks", #"{"task": "examples.add", "args": [4, 5], "queue": "\#(f.queue)"}"#)
+            let sumID = try #require(positional["id"]?.stringValue)
+            #expect(try await http.send("GET", "/tasks/\(sumID)/result?wait=60").1["result"] == 9)
+
+            let (_, failing, _) = try await http.send(
+                "POST", "/tasks",
+                #"{"task": "examples.fail", "kwargs": {"message": "no thumbnails"}, "queue": "\#(f.queue)"}"#)
+            let failingID = try #require(failing["id"]?.stringValue)
+            let (failedStatus, failed, _) = try await http.send("GET", "/tasks/\(failingID)/result?wait=60")
+            #expect(failedStatus == 200)
+            #expect(failed["state"] == "FAILURE")
+            #expect(failed["error"]?["message"] == "no thumbnails", "\(failed)")
+            #expect(failed["error"]?["type"] == "ExampleError", "\(failed)")
+
+            // A name no worker knows is accepted (as by Celery) and ends FAILURE once a worker dead-letters it.
+            let (_, unknown, _) = try await http.send(
+                "POST", "/tasks", #"{"task": "examples.nope", "queue": "\#(f.queue)"}"#)
+            let unknownID = try #require(unknown["id"]?.stringValue)
+            let (_, unknownResult, _) = try await http.send("GET", "/tasks/\(unknownID)/result?wait=60")
+            #expect(unknownResult["state"] == "FAILURE")
+            #expect(
+                unknownResult["error"]?["message"]?.stringValue?.contains("examples.nope") == true, "\(unknownResult)")
+        }
+    }
+
+    @Test("bad requests are 400 or 413 with the reason, and nothing reaches the queue")
+    func badRequests() async throws {
+        try await Self.with("gateway-bad", maxBodyBytes: 4_096) { f, http in
+            let cases: [(String, Int, String)] = [
+                ("not json", 400, "MalformedJSON"),
+                ("[1, 2]", 400, "BadRequest"),
+                (#"{"kwargs": {}}"#, 400, "BadRequest"),
+                (#"{"task": ""}"#, 400, "BadRequest"),
+                (#"{"task": "examples.add", "kwarg": {"a": 1}}"#, 400, "BadRequest"),
+                (#"{"task": "examples.add", "kwargs": [1, 2]}"#, 400, "BadRequest"),
+                (#"{"task": "examples.add", "args": {"a": 1}}"#, 400, "BadRequest"),
+                (#"{"task": "examples.add", "priority": 12}"#, 400, "BadRequest"),
+                (#"{"task": "examples.add", "countdown": -1}"#, 400, "BadRequest"),
+                (#"{"task": "examples.add", "eta": "tomorrow"}"#, 400, "BadRequest"),
+                (#"{"task": "examples.add", "queue": 7}"#, 400, "BadRequest"),
+                (
+                    #"{"task": "examples.add", "kwargs": {"blob": "\#(String(repeating: "x", count: 8_192))"}}"#, 413,
+                    "PayloadTooLarge"
+                ),
+            ]
+            for (body, expected, type) in cases {
+                let (status, answer, _) = try await http.send("POST", "/tasks", body)
+                #expect(status == expected, "\(body.prefix(60)): \(answer)")
+                #expect(answer["error"]?["type"]?.stringValue == type, "\(body.prefix(60)): \(answer)")
+                #expect((answer["error"]?["message"]?.stringValue ?? "").count > 10, "\(answer)")
+            }
+            let (waitStatus, waitAnswer, _) = try await http.send("GET", "/tasks/some-id/result?wait=soon")
+            #expect(waitStatus == 400)
+            #expect(waitAnswer["error"]?["message"]?.stringValue?.contains("wait") == true)
+            let info = try await f.admin.queueInfo(f.queue)
+            #expect(info?.messageCount == 0)
+            #expect(try await f.store.count(state: .failure) == 0)
+        }
+    }
+
+    @Test("a task not due yet: 202 while waiting, DELETE revokes it, then the result is REVOKED")
+    func cancelBeforeRun() async throws {
+        try await Self.with("gateway-cancel") { f, http in
+            let (_, accepted, _) = try await http.send(
+                "POST", "/tasks",
+                #"{"task": "examples.add", "kwargs": {"a": 1, "b": 1}, "countdown": 600, "queue": "\#(f.queue)"}"#)
+            let id = try #require(accepted["id"]?.stringValue)
+            let (pendingStatus, pending, _) = try await http.send("GET", "/tasks/\(id)/result")
+            #expect(pendingStatus == 202)
+            #expect(pending["state"] != "SUCCESS")
+            let (waitedStatus, waited, _) = try await http.send("GET", "/tasks/\(id)/result?wait=0.2")
+            #expect(waitedStatus == 202)
+            #expect(waited["timed_out"] == true)
+
+            let (cancelStatus, cancelled, _) = try await http.send("DELETE", "/tasks/\(id)?reason=not%20needed")
+            #expect(cancelStatus == 200)
+            #expect(cancelled["outcome"] == "revoked", "\(cancelled)")
+            let (revokedStatus, revoked, _) = try await http.send("GET", "/tasks/\(id)/result")
+            #expect(revokedStatus == 200)
+            #expect(revoked["state"] == "REVOKED")
+            #expect(revoked["reason"] == "not needed", "\(revoked)")
+
+            // An unknown id is PENDING, as in Celery.
+            let (_, unknown, _) = try await http.send("GET", "/tasks/\(UUID().uuidString)")
+            #expect(unknown["state"] == "PENDING")
+            #expect(unknown["source"] == "none")
+        }
+    }
+
+    @Test("the same idempotency key twice gives the same id; /healthz says both servers answer")
+    func idempotencyAndHealth() async throws {
+        try await Self.with("gateway-idem") { f, http in
+            let body =
+                #"{"task": "examples.add", "kwargs": {"a": 3, "b": 4}, "queue": "\#(f.queue)", "idempotency_key": "order-\#(UUID().uuidString)"}"#
+            let first = try #require(try await http.send("POST", "/tasks", body).1["id"]?.stringValue)
+            let second = try #require(try await http.send("POST", "/tasks", body).1["id"]?.stringValue)
+            #expect(first == second)
+            #expect(try await http.send("GET", "/tasks/\(first)/result?wait=60").1["result"] == 7)
+
+            let (status, health, _) = try await http.send("GET", "/healthz")
+            #expect(status == 200)
+            #expect(health["status"] == "ok")
+            #expect(health["redis"] == "ok")
+            #expect(health["broker"] == "ok")
+        }
+    }
+
+    // MARK: - Support
+
+    /// A worker on the fixture's queue and a gateway on a free port, for `body`'s duration.
+    static func with(
+        _ name: String, maxBodyBytes: Int? = nil, _ body: (WorkerFixture, HTTPClient) async throws -> Void
+    ) async throws {
+        try await WorkerFixture.with(name) { f in
+            try await f.withWorker { _ in
+                var configuration = ConveyorGateway.Configuration(port: 0)
+                if let maxBodyBytes { configuration.maxBodyBytes = maxBodyBytes }
+                var logger = Logger(label: "test.gateway")
+                logger.logLevel = .warning
+                let port = AsyncStream.makeStream(of: Int.self)
+                let gateway = ConveyorGateway(client: f.client, configuration: configuration, logger: logger) {
+                    port.continuation.yield($0)
+                }
+                let group = ServiceGroup(configuration: .init(services: [gateway], logger: logger))
+                try await withThrowingTaskGroup(of: Void.self) { tasks in
+                    tasks.addTask { try await group.run() }
+                    var ports = port.stream.makeAsyncIterator()
+                    let result: Result<Void, any Error>
+                    if let bound = await ports.next() {
+                        do {
+                            try await body(f, HTTPClient(base: "http://127.0.0.1:\(bound)"))
+                            result = .success(())
+                        } catch {
+                            result = .failure(error)
+                        }
+                    } else {
+                        result = .failure(GatewayTestError.noPort)
+                    }
+                    await group.triggerGracefulShutdown()
+                    try await tasks.waitForAll()
+                    try result.get()
+                }
+            }
+        }
+    }
+
+    enum GatewayTestError: Error {
+        case noPort
+    }
+
+    /// Just enough of an HTTP client: a method, a path, a JSON body; the status, the JSON answer, the Location.
+    struct HTTPClient {
+        let base: String
+
+        func send(
+            _ method: String, _ path: String, _ body: String? = nil
+        ) async throws -> (
+            Int, JSONValue, String?
+        ) {
+            var request = URLRequest(url: try #require(URL(string: base + path)))
+            request.httpMethod = method
+            request.timeoutInterval = 90
+            if let body {
+                request.httpBody = Data(body.utf8)
+                request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            }
+            let (data, response) = try await URLSession.shared.data(for: request)
+            let http = try #require(response as? HTTPURLResponse)
+            let json = data.isEmpty ? JSONValue.null : try JSONValue(json: Array(data))
+            return (http.statusCode, json, http.value(forHTTPHeaderField: "Location"))
+        }
+    }
+}
+
+extension JSONValue {
+    /// A field of an object; `nil` for other values and missing fields.
+    fileprivate subscript(key: String) -> JSONValue? {
+        guard case .object(let object) = self else { return nil }
+        return object[key]
+    }
+}
