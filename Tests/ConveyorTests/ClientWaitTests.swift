@@ -52,7 +52,15 @@ struct ClientWaitTests {
                     #expect(value == 7)
                 }
                 try await fixture.awaitSubscribers(channel, count: 1)
-                try await Task.sleep(for: .milliseconds(50))
+                // Both gets must be waiting before the notifications go out: nothing is stored for `carried`, so a
+                // get that starts after its notification would wait in vain (a real finish stores first).
+                let deadline = ContinuousClock.now + .seconds(15)
+                while Set(fixture.client.waiters.outstandingIDs) != [carried.id, read.id],
+                    ContinuousClock.now < deadline
+                {
+                    try await Task.sleep(for: .milliseconds(10))
+                }
+                #expect(Set(fixture.client.waiters.outstandingIDs) == [carried.id, read.id])
                 // Nothing is stored for `carried`: only the meta in the notification can give 42.
                 let meta = CeleryResultMeta(taskID: carried.id, status: "SUCCESS", result: .int(42))
                 var payload = Array(carried.id.utf8) + [UInt8(ascii: "\n")]
