@@ -68,6 +68,9 @@ public struct ConveyorGateway: Service {
     /// - Throws: the server's error when it cannot bind (the port is taken, say) or fails while running.
     public func run() async throws {
         let router = Router()
+        // Request counts, durations and errors through swift-metrics: a no-op unless the process bootstrapped a
+        // backend (`conveyor gateway --metrics-port`).
+        router.add(middleware: MetricsMiddleware())
         addRoutes(to: router)
         let logger = logger
         let onListening = onListening

@@ -11,6 +11,9 @@ import Testing
 #if canImport(FoundationNetworking)
 import FoundationNetworking
 #endif
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// The HTTP gateway against a real worker: what a client in any language sees.
 @Suite("Gateway: the HTTP API")
@@ -143,6 +146,44 @@ struct GatewayTests {
             #expect(health["redis"] == "ok")
             #expect(health["broker"] == "ok")
         }
+    }
+
+    @Test("conveyor gateway: serves on the port it logs, with its metrics; SIGTERM stops it cleanly")
+    func commandLine() async throws {
+        let executable = try #require(CLIBinary.path, "conveyor is not built")
+        let gateway = try ProcessRunner.start(
+            executable: executable,
+            arguments: ["gateway", "--port", "0", "--metrics-port", "0", "--log-level", "notice"],
+            environment: ["CONVEYOR_BROKER_URL": TestServers.amqpURL, "CONVEYOR_REDIS_URL": TestServers.redisURL])
+        defer {
+            gateway.signal(SIGKILL)
+            gateway.removeOutput()
+        }
+        let (base, metrics) = try await eventuallyValue("both addresses in the log", timeout: .seconds(60)) {
+            () -> (String, String)? in
+            let lines = gateway.output.split(separator: "\n")
+            guard let api = lines.first(where: { $0.contains("gateway listening") }).flatMap(Self.address),
+                let scrape = lines.first(where: { $0.contains("metrics endpoint listening") }).flatMap(Self.address)
+            else { return nil }
+            return (api, scrape)
+        }
+        let http = HTTPClient(base: base)
+        let (status, health, _) = try await http.send("GET", "/healthz")
+        #expect(status == 200, "\(health)")
+        var request = URLRequest(url: try #require(URL(string: metrics)))
+        request.timeoutInterval = 30
+        let (data, _) = try await URLSession.shared.data(for: request)
+        let exposition = String(decoding: data, as: UTF8.self)
+        #expect(exposition.contains(#"hb_requests{http_route="/healthz""#), "\(exposition)")
+
+        gateway.signal(SIGTERM)
+        #expect(await gateway.exitStatus() == 0, "\(gateway.output)")
+    }
+
+    /// The `http://…` address in a log line, up to the next blank or quote.
+    static func address(_ line: Substring) -> String? {
+        guard let start = line.range(of: "http://") else { return nil }
+        return String(line[start.lowerBound...].prefix { !$0.isWhitespace && $0 != "\"" && $0 != "]" })
     }
 
     // MARK: - Support
