@@ -4,7 +4,7 @@
 //   swift run -c release ConveyorEndToEndBenchmark [--tasks N] [--sequential N] [--rounds R] [--batch B]
 //       [--worker-concurrency C] [--wait overlap|after] [--raw on|off] [--worker-log-level L]
 //       [--worker-rate-limit 1000000/s] [--admission on|off] [--admission-rate-limit 1000000/s]
-//       [--amqp-url URL] [--redis-url URL]
+//       [--queue-type quorum|classic] [--amqp-url URL] [--redis-url URL]
 //
 // The worker is `conveyor-examples-worker` from the same build folder, started on a queue and key prefix of its
 // own, stopped (SIGTERM) at the end, when both are deleted. Prints one JSON line; progress goes to stderr.
@@ -46,9 +46,9 @@ struct Options {
     var rawPrefetch: UInt16 = 200
     /// `--raw off` skips the raw rate (its figures read 0): for profiling the end-to-end path alone.
     var raw = true
-    /// The task queue's type: `quorum` (what Conveyor declares) or `classic` (declared by the benchmark before the
-    /// worker starts; Conveyor uses an existing queue as it is).
-    var queueType = "quorum"
+    /// The task queues' type, `CONVEYOR_QUEUE_TYPE` for the workers and the clients' topology: `quorum` (the
+    /// default) or `classic`.
+    var queueType = TaskQueueType.quorum
     var timeout = Duration.seconds(300)
     var amqpURL = ProcessInfo.processInfo.environment["CONVEYOR_BROKER_URL"] ?? ConveyorConfiguration.defaultBrokerURL
     var redisURL = ProcessInfo.processInfo.environment["CONVEYOR_REDIS_URL"] ?? ConveyorConfiguration.defaultRedisURL
@@ -80,10 +80,10 @@ struct Options {
                 guard value == "on" || value == "off" else { throw BenchError("--raw takes on or off") }
                 options.raw = value == "on"
             case "--queue-type":
-                guard value == "quorum" || value == "classic" else {
+                guard let type = TaskQueueType(rawValue: value) else {
                     throw BenchError("--queue-type takes quorum or classic")
                 }
-                options.queueType = value
+                options.queueType = type
             case "--amqp-url": options.amqpURL = value
             case "--redis-url": options.redisURL = value
             default: throw BenchError("unknown option \(flag)")
@@ -117,6 +117,7 @@ final class WorkerProcess {
         environment["CONVEYOR_BROKER_URL"] = options.amqpURL
         environment["CONVEYOR_REDIS_URL"] = options.redisURL
         environment["CONVEYOR_PREFIX"] = prefix
+        environment["CONVEYOR_QUEUE_TYPE"] = options.queueType.rawValue
         process.environment = environment
         // Its log lines go to our stderr, with the other diagnostics.
         try process.run()
@@ -379,19 +380,11 @@ let redisPID = LockedValue<Int32?>(nil)
 func connectClient(queue: String, prefix: String) async throws -> ConveyorClient {
     try await ConveyorClient.connect(
         ConveyorConfiguration(
-            brokerURLs: [options.amqpURL], redisURL: options.redisURL, keyPrefix: prefix, defaultQueue: queue))
+            brokerURLs: [options.amqpURL], redisURL: options.redisURL, keyPrefix: prefix, defaultQueue: queue,
+            topology: TaskQueueTopology(queueType: options.queueType)))
 }
 
 do {
-    if options.queueType == "classic" {
-        let declaring = try await AMQPConnection.connect(url: options.amqpURL, connectionName: "bench-declare")
-        var classic = TaskQueueTopology().queue(named: queue)
-        classic.queueType = .classic
-        classic.arguments["x-delivery-limit"] = nil
-        try await TaskQueueTopology().ensureDeadLetterQueue(for: queue, on: declaring)
-        _ = try await declaring.declare(classic)
-        await declaring.close()
-    }
     diagnose("\(program): worker on queue \(queue) (\(options.queueType)), concurrency \(options.workerConcurrency)")
     let started = try WorkerProcess(queue: queue, prefix: prefix, rateLimit: options.workerRateLimit, options: options)
     worker = started
@@ -482,7 +475,7 @@ do {
         "sequential": options.sequential,
         "batch": options.batch,
         "wait": options.waitMode.rawValue,
-        "queue_type": options.queueType,
+        "queue_type": options.queueType.rawValue,
         "worker_concurrency": options.workerConcurrency,
         "raw_batch": options.rawBatch,
         "raw_prefetch": Int(options.rawPrefetch),

@@ -60,6 +60,29 @@ struct ClientDefinitionTests {
         #expect(set.brokerURLs == ["amqp://a:b@h1:5672/", "amqp://a:b@h2:5672/"])
         #expect(set.redisURL == "redis://r:6380/2")
         #expect(set.keyPrefix == "app:")
+        #expect(defaults.topology.queueType == .quorum)
+        #expect(
+            ConveyorConfiguration.fromEnvironment(["CONVEYOR_QUEUE_TYPE": "Classic"]).topology.queueType == .classic)
+    }
+
+    @Test("a CONVEYOR_QUEUE_TYPE that is neither quorum nor classic stops the connect, naming the variable")
+    func badQueueTypeRefused() async throws {
+        let configuration = ConveyorConfiguration.fromEnvironment(["CONVEYOR_QUEUE_TYPE": "fast"])
+        let error = await #expect(throws: ConveyorError.self) {
+            _ = try await configuration.connectServers(connectionName: "test")
+        }
+        guard case .invalidConfiguration(let text)? = error else {
+            Issue.record("expected invalidConfiguration, got \(String(describing: error))")
+            return
+        }
+        #expect(text.contains("CONVEYOR_QUEUE_TYPE"))
+        #expect(text.contains("fast"))
+        // Classic queues carry no delivery limit (RabbitMQ has none for them); a priority queue stays classic.
+        let classic = TaskQueueTopology(priorityQueues: ["urgent": 5], queueType: .classic)
+        #expect(classic.queue(named: "jobs").queueType == .classic)
+        #expect(classic.queue(named: "jobs").arguments["x-delivery-limit"] == nil)
+        #expect(classic.queue(named: "urgent").maxPriority == 5)
+        #expect(TaskQueueTopology().queue(named: "jobs").queueType == .quorum)
     }
 
     @Test("an input that is not an object is refused when submitted")

@@ -25,6 +25,34 @@ struct ClientTopologyTests {
         }
     }
 
+    @Test("with queueType classic, a missing queue and its dead-letter queue are declared classic, no delivery limit")
+    func declaresClassicQueue() async throws {
+        try await ClientFixture.with { fixture in
+            let queue = fixture.queue("classic-type")
+            let topology = TaskQueueTopology(queueType: .classic)
+            try await topology.declare(queue, on: fixture.admin)
+            var expected = AMQPQueue(queue, durable: true)
+            expected.queueType = .classic
+            expected.arguments["x-dead-letter-exchange"] = ""
+            expected.arguments["x-dead-letter-routing-key"] = .string(queue + ".dlq")
+            // Equivalent declarations pass; a quorum one is refused, so the queue really is classic.
+            try await fixture.admin.declare(expected)
+            var dead = AMQPQueue(queue + ".dlq", durable: true)
+            dead.queueType = .classic
+            try await fixture.admin.declare(dead)
+            await #expect(throws: ConveyorError.self) {
+                try await TaskQueueTopology().declare(queue, on: fixture.client.broker)
+            }
+            // A default (quorum) client finds the classic queue and uses it as it is.
+            let ref = try await fixture.client.submit(Add.self, .init(a: 2, b: 5), options: .init(queue: queue))
+            try await fixture.serve(queue, count: 1) { envelope in
+                let input = try Add.decodeInput(from: envelope)
+                return .success(.int(Int64(input.a + input.b)))
+            }
+            #expect(try await ref.get(timeout: .seconds(10)) == 7)
+        }
+    }
+
     @Test("an existing classic queue (as Celery declares it) is used as it is")
     func existingClassicQueue() async throws {
         try await ClientFixture.with { fixture in

@@ -106,6 +106,35 @@ struct WorkerBadInputTests {
         }
     }
 
+    @Test("on classic queues (CONVEYOR_QUEUE_TYPE=classic) tasks run and bad messages still reach the dead letters")
+    func classicQueues() async throws {
+        try await WorkerFixture.with("classic") { f in
+            // The fixture made quorum queues: start again with classic ones, as a classic-configured fleet would.
+            _ = try await f.admin.deleteQueue(f.queue)
+            _ = try await f.admin.deleteQueue(f.deadLetterQueue)
+            try await TaskQueueTopology(queueType: .classic).declare(f.queue, on: f.admin)
+            var configuration = f.workerConfiguration(concurrency: 2)
+            configuration.conveyor.topology.queueType = .classic
+            try await f.withWorker(configuration) { _ in
+                let ref = try await f.client.submit(
+                    Examples.Add.self, .init(a: 20, b: 22), options: .init(queue: f.queue))
+                #expect(try await ref.get(timeout: .seconds(30)) == 42)
+                let unknown = UUID().uuidString.lowercased()
+                try await f.publishRaw(
+                    body: try Self.body([:]), headers: Self.headers(id: unknown, task: "examples.nope"),
+                    correlationID: unknown)
+                let letters = try await f.deadLetters(count: 1)
+                #expect(letters.count == 1)
+                #expect(
+                    letters.first?.properties.headers.jsonFields["conveyor_dead_letter_reason"]?.stringValue
+                        == "unknown-task")
+                #expect(try await f.store.status(unknown).state == .failure)
+            }
+            // Still classic after the worker declared what it needed: a quorum declaration is refused.
+            await #expect(throws: ConveyorError.self) { try await TaskQueueTopology().declare(f.queue, on: f.admin) }
+        }
+    }
+
     @Test("a waiting client is told at once when its task is dead-lettered")
     func clientSeesDeadLetter() async throws {
         try await WorkerFixture.with("bad-wait") { f in

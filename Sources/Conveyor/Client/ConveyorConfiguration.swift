@@ -41,6 +41,9 @@ public struct ConveyorConfiguration: Sendable {
     /// Connect timeout, heartbeat, backoff and operation deadline for both connections.
     public var policy: ReconnectPolicy
     public var logger: Logger
+    /// Settings from the environment that do not parse; ``connectServers(connectionName:)`` refuses to connect
+    /// with them, so a misspelt value stops the process at start instead of being replaced by a default.
+    var environmentProblems: [String] = []
 
     public static let defaultBrokerURL = "amqp://guest:guest@127.0.0.1:5672/"
     public static let defaultRedisURL = "redis://127.0.0.1:6379/0"
@@ -62,8 +65,9 @@ public struct ConveyorConfiguration: Sendable {
 
     /// A configuration from `CONVEYOR_BROKER_URL` (several URLs separated by `,` or `;`), `CONVEYOR_REDIS_URL`,
     /// `CONVEYOR_PREFIX`, `CONVEYOR_RESULT_PREFIX` (Celery's `global_keyprefix` for result keys) and
-    /// `CONVEYOR_PRIORITY_QUEUES` (``TaskQueueTopology/priorityQueues``: `urgent,images:5`), with the local
-    /// defaults for the ones not set.
+    /// `CONVEYOR_PRIORITY_QUEUES` (``TaskQueueTopology/priorityQueues``: `urgent,images:5`) and
+    /// `CONVEYOR_QUEUE_TYPE` (``TaskQueueTopology/queueType``: `quorum` or `classic`), with the local defaults for
+    /// the ones not set. A queue type that is neither makes ``connectServers(connectionName:)`` throw.
     public static func fromEnvironment(
         _ environment: [String: String] = ProcessInfo.processInfo.environment
     ) -> ConveyorConfiguration {
@@ -80,6 +84,13 @@ public struct ConveyorConfiguration: Sendable {
         if let queues = environment["CONVEYOR_PRIORITY_QUEUES"] {
             configuration.topology.priorityQueues = TaskQueueTopology.parsePriorityQueues(queues)
         }
+        if let text = environment["CONVEYOR_QUEUE_TYPE"], !text.isEmpty {
+            if let type = TaskQueueType(rawValue: text.lowercased()) {
+                configuration.topology.queueType = type
+            } else {
+                configuration.environmentProblems.append("CONVEYOR_QUEUE_TYPE must be quorum or classic, not '\(text)'")
+            }
+        }
         return configuration
     }
 }
@@ -89,9 +100,11 @@ extension ConveyorConfiguration {
     /// worker both start with.
     ///
     /// - Parameter connectionName: the name the broker shows for the connection.
-    /// - Throws: ``ConveyorError/invalidConfiguration(_:)`` for a URL that does not parse, or the first connect
+    /// - Throws: ``ConveyorError/invalidConfiguration(_:)`` for a URL that does not parse or a setting from the
+    ///   environment that does not (`CONVEYOR_QUEUE_TYPE`), or the first connect
     ///   error of either server (``AMQPError``, ``RedisError``); nothing stays open after an error.
     public func connectServers(connectionName: String) async throws -> (broker: AMQPConnection, redis: RedisClient) {
+        if let problem = environmentProblems.first { throw ConveyorError.invalidConfiguration(problem) }
         let amqp: AMQPConfiguration
         let redisConfiguration: RedisConfiguration
         do {
