@@ -22,14 +22,17 @@ enum ExamplesWorkerProcess {
         return candidates.first { FileManager.default.isExecutableFile(atPath: $0) }
     }
 
-    static func start(_ f: WorkerFixture, concurrency: Int, lease: Double) throws -> ProcessRunner.ChildProcess {
+    /// Starts it on the fixture's queue, servers and key prefix; `extra` arguments come last.
+    static func start(
+        _ f: WorkerFixture, concurrency: Int, lease: Double = 30, logLevel: String = "warning", extra: [String] = []
+    ) throws -> ProcessRunner.ChildProcess {
         let executable = try #require(executable, "conveyor-examples-worker is not built next to the tests")
         return try ProcessRunner.start(
             executable: executable,
             arguments: [
                 "--queues", f.queue, "--concurrency", "\(concurrency)", "--lease", "\(lease)", "--grace", "5",
-                "--log-level", "warning",
-            ],
+                "--log-level", logLevel,
+            ] + extra,
             environment: [
                 "CONVEYOR_BROKER_URL": TestServers.amqpURL, "CONVEYOR_REDIS_URL": TestServers.redisURL,
                 "CONVEYOR_PREFIX": f.prefix, "CONVEYOR_RESULT_PREFIX": f.prefix,

@@ -19,17 +19,8 @@ struct WorkerPrometheusTests {
     @Test("GET /metrics shows the worker's counters per task, in Prometheus's text format; SIGTERM closes it")
     func scrapesTaskCounters() async throws {
         try await WorkerFixture.with("prometheus") { f in
-            let executable = try #require(ExamplesWorkerProcess.executable, "conveyor-examples-worker is not built")
-            let worker = try ProcessRunner.start(
-                executable: executable,
-                arguments: [
-                    "--queues", f.queue, "--concurrency", "2", "--grace", "5", "--log-level", "notice",
-                    "--metrics-port", "0",
-                ],
-                environment: [
-                    "CONVEYOR_BROKER_URL": TestServers.amqpURL, "CONVEYOR_REDIS_URL": TestServers.redisURL,
-                    "CONVEYOR_PREFIX": f.prefix, "CONVEYOR_RESULT_PREFIX": f.prefix,
-                ])
+            let worker = try ExamplesWorkerProcess.start(
+                f, concurrency: 2, logLevel: "notice", extra: ["--metrics-port", "0"])
             defer {
                 worker.signal(SIGKILL)
                 worker.removeOutput()
