@@ -4,6 +4,7 @@ import ConveyorRedis
 import Foundation
 import Hummingbird
 import NIOCore
+import ServiceLifecycle
 
 extension ConveyorGateway {
     func addRoutes(to router: Router<BasicRequestContext>) {
@@ -39,9 +40,14 @@ extension ConveyorGateway {
             throw GatewayError(.badRequest, "MalformedJSON", "the request body is not JSON: \(error)")
         }
         let submission = try TaskSubmission(json: json, now: Date())
+        let queue = submission.options.queue.isEmpty ? client.configuration.defaultQueue : submission.options.queue
+        if let allowed = configuration.allowedQueues, !allowed.contains(queue) {
+            throw GatewayError(
+                .forbidden, "QueueNotAllowed",
+                "queue '\(queue)' is not one this gateway submits to (\(allowed.sorted().joined(separator: ", ")))")
+        }
         let ref = try await client.submit(
             name: submission.name, args: submission.args, kwargs: submission.kwargs, options: submission.options)
-        let queue = submission.options.queue.isEmpty ? client.configuration.defaultQueue : submission.options.queue
         return Self.json(
             .accepted,
             ["id": .string(ref.id), "queue": .string(queue), "state": .string(TaskState.pending.rawValue)],
@@ -59,10 +65,16 @@ extension ConveyorGateway {
     func result(_ id: String, request: Request) async throws -> Response {
         let wait = try Self.seconds(request.uri.queryParameters.get("wait"), name: "wait")
         guard let wait else { return try await currentResult(id) }
-        let limit = min(Duration.milliseconds(Int64(wait * 1000)), configuration.maxWait)
+        let limit = min(Duration.clampedSeconds(wait), configuration.maxWait)
+        let client = client
         do {
-            let value = try await client.ref(id: id).get(timeout: limit)
+            // A shutdown does not wait for long polls: they end early and say they timed out.
+            let value = try await cancelWhenGracefulShutdown { try await client.ref(id: id).get(timeout: limit) }
             return Self.json(.ok, ["id": .string(id), "state": .string(TaskState.success.rawValue), "result": value])
+        } catch is CancellationError {
+            let state = try await client.status(id).state
+            return Self.json(
+                .accepted, ["id": .string(id), "state": .string(state.rawValue), "timed_out": .bool(true)])
         } catch let error as TaskError {
             return Self.failure(id, type: error.type, message: error.message)
         } catch ConveyorError.revoked(_, let reason) {
@@ -155,7 +167,16 @@ extension ConveyorGateway {
         } catch let error as RedisError {
             return Self.error(.serviceUnavailable, type: "RedisUnavailable", message: error.description)
         } catch let error as AMQPError {
-            return Self.error(.serviceUnavailable, type: "BrokerUnavailable", message: "\(error)")
+            switch error {
+            case .accessRefused:
+                return Self.error(.forbidden, type: "AccessRefused", message: "\(error)")
+            case .preconditionFailed, .resourceLocked:
+                return Self.error(.conflict, type: "QueueMismatch", message: "\(error)")
+            case .invalidArgument, .notFound:
+                return Self.error(.badRequest, type: "BadRequest", message: "\(error)")
+            default:
+                return Self.error(.serviceUnavailable, type: "BrokerUnavailable", message: "\(error)")
+            }
         } catch {
             return internalError(error)
         }
@@ -197,6 +218,22 @@ extension ConveyorGateway {
             throw GatewayError(.badRequest, "BadParameter", "\(name) must be zero or more seconds, got '\(text)'")
         }
         return value
+    }
+}
+
+/// Answers the errors Hummingbird raises itself (an unknown path, a method a route does not take) in the gateway's
+/// JSON shape, so that every answer is a JSON object.
+struct JSONErrorMiddleware<Context: RequestContext>: RouterMiddleware {
+    func handle(
+        _ request: Request, context: Context, next: (Request, Context) async throws -> Response
+    ) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch let error as HTTPError {
+            let message = error.body ?? "\(request.method) \(request.uri.path): \(error.status.reasonPhrase)"
+            return ConveyorGateway.error(
+                error.status, type: error.status == .notFound ? "NotFound" : "HTTPError", message: message)
+        }
     }
 }
 

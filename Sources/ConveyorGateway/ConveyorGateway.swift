@@ -31,15 +31,20 @@ public struct ConveyorGateway: Service {
         /// The longest `?wait=` a result request may ask for; longer waits are cut to this (proxies and clients
         /// give up on idle connections long before an hour).
         public var maxWait: Duration
+        /// The queues submits may name (the default queue included when a submit names none); `nil` (the
+        /// default) allows any. Every new name makes the broker declare a durable queue and its dead-letter queue,
+        /// so a gateway that callers outside the team can reach should list its queues.
+        public var allowedQueues: Set<String>?
 
         public init(
             host: String = "127.0.0.1", port: Int = 8080, maxBodyBytes: Int = (16 << 20) + (64 << 10),
-            maxWait: Duration = .seconds(300)
+            maxWait: Duration = .seconds(300), allowedQueues: Set<String>? = nil
         ) {
             self.host = host
             self.port = port
             self.maxBodyBytes = maxBodyBytes
             self.maxWait = maxWait
+            self.allowedQueues = allowedQueues
         }
     }
 
@@ -71,6 +76,7 @@ public struct ConveyorGateway: Service {
         // Request counts, durations and errors through swift-metrics: a no-op unless the process bootstrapped a
         // backend (`conveyor gateway --metrics-port`).
         router.add(middleware: MetricsMiddleware())
+        router.add(middleware: JSONErrorMiddleware())
         addRoutes(to: router)
         let logger = logger
         let onListening = onListening

@@ -41,7 +41,13 @@ struct TaskSubmission {
         case .object(let kwargs)?: self.kwargs = kwargs
         default: throw Self.bad("'kwargs' must be an object")
         }
-        if let queue = try Self.string(object, "queue") { options.queue = queue }
+        if let queue = try Self.string(object, "queue") {
+            // RabbitMQ's own rules for a queue name, checked here so that they are a 400 naming the field.
+            guard queue.utf8.count <= 255, !queue.hasPrefix("amq.") else {
+                throw Self.bad("'queue' must be at most 255 bytes and not start with 'amq.' (RabbitMQ reserves those)")
+            }
+            options.queue = queue
+        }
         if let priority = try Self.number(object, "priority") {
             guard priority == priority.rounded(), (0...9).contains(priority) else {
                 throw Self.bad("'priority' must be a whole number 0-9")
@@ -49,7 +55,9 @@ struct TaskSubmission {
             options.priority = UInt8(priority)
         }
         if let countdown = try Self.number(object, "countdown") {
-            guard countdown >= 0 else { throw Self.bad("'countdown' must be zero or more seconds") }
+            guard countdown >= 0, countdown <= Self.longest else {
+                throw Self.bad("'countdown' must be zero to \(Int(Self.longest)) seconds (ten years)")
+            }
             options.countdown = countdown
         }
         if let eta = try Self.string(object, "eta") {
@@ -60,18 +68,22 @@ struct TaskSubmission {
         }
         switch object["expires"] {
         case nil, .null?: break
-        case .int(let seconds)?: options.expires = now.addingTimeInterval(Double(seconds))
-        case .double(let seconds)? where seconds.isFinite: options.expires = now.addingTimeInterval(seconds)
+        case .int(let seconds)? where abs(Double(seconds)) <= Self.longest:
+            options.expires = now.addingTimeInterval(Double(seconds))
+        case .double(let seconds)? where abs(seconds) <= Self.longest:
+            options.expires = now.addingTimeInterval(seconds)
         case .string(let text)?:
             guard let date = CeleryDate.parse(text) else {
                 throw Self.bad("'expires' is neither seconds nor an ISO 8601 time: '\(text)'")
             }
             options.expires = date
-        default: throw Self.bad("'expires' must be seconds from now or an ISO 8601 time")
+        default: throw Self.bad("'expires' must be seconds from now (at most ten years) or an ISO 8601 time")
         }
         for (field, soft) in [("time_limit", false), ("soft_time_limit", true)] {
             guard let seconds = try Self.number(object, field) else { continue }
-            guard seconds > 0 else { throw Self.bad("'\(field)' must be a positive number of seconds") }
+            guard seconds > 0, seconds <= Self.longest else {
+                throw Self.bad("'\(field)' must be a positive number of seconds, at most ten years")
+            }
             if soft { options.timeLimit.soft = seconds } else { options.timeLimit.hard = seconds }
         }
         if let key = try Self.string(object, "idempotency_key") {
@@ -90,6 +102,9 @@ struct TaskSubmission {
         default: throw Self.bad("'ignore_result' must be true or false")
         }
     }
+
+    /// Ten years, in seconds: the longest countdown, expiry or time limit taken.
+    static let longest: Double = 10 * 365 * 86_400
 
     private static func bad(_ message: String) -> GatewayError {
         GatewayError(.badRequest, "BadRequest", message)

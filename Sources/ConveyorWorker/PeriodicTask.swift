@@ -52,7 +52,7 @@ public enum PeriodicSchedule: Sendable, Hashable, CustomStringConvertible {
             return (afterMs.dividedFloor(by: step) + 1) * step
         case .cron(let cron):
             guard let date = cron.next(after: Date(timeIntervalSince1970: Double(afterMs) / 1000)) else { return nil }
-            return Int64((date.timeIntervalSince1970 * 1000).rounded())
+            return MillisecondClock.milliseconds(date)
         }
     }
 

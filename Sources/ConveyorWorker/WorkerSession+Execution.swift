@@ -86,13 +86,13 @@ extension WorkerSession {
         return await withTaskGroup(of: Void.self) { timers in
             if let soft, soft > 0 {
                 timers.addTask {
-                    guard (try? await Task.sleep(for: .milliseconds(Int64(soft * 1000)))) != nil else { return }
+                    guard (try? await Task.sleep(for: .clampedSeconds(soft))) != nil else { return }
                     running.cancel(.softTimeLimit(seconds: soft))
                 }
             }
             if let hard, hard > 0 {
                 timers.addTask {
-                    guard (try? await Task.sleep(for: .milliseconds(Int64(hard * 1000)))) != nil else { return }
+                    guard (try? await Task.sleep(for: .clampedSeconds(hard))) != nil else { return }
                     if settlement.settle(.hardTimeLimit(seconds: hard)) { work.cancel() }
                 }
             }

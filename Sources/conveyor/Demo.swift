@@ -124,7 +124,7 @@ struct Demo: AsyncParsableCommand {
     /// Waits until the queue has a consumer, so the figures measure the work and not a worker starting.
     private func waitForWorker(_ client: ConveyorClient) async throws {
         guard workerTimeout > 0 else { return }
-        let deadline = ContinuousClock.now + .milliseconds(Int64(workerTimeout * 1000))
+        let deadline = ContinuousClock.now + .clampedSeconds(workerTimeout)
         var said = false
         while (try await client.broker.queueInfo(queue)?.consumerCount ?? 0) == 0 {
             guard ContinuousClock.now < deadline else {
@@ -148,7 +148,7 @@ struct Demo: AsyncParsableCommand {
         }
         let options = TaskOptions(queue: queue)
         let started = ContinuousClock.now
-        let deadline = started + .milliseconds(Int64(timeout * 1000))
+        let deadline = started + .clampedSeconds(timeout)
         var summary = Summary()
         var progress = ProgressBar(total: count, started: started)
         try await withThrowingTaskGroup(of: Outcome.self) { group in

@@ -2,6 +2,7 @@ import ArgumentParser
 import Conveyor
 import ConveyorGateway
 import ConveyorPrometheus
+import Foundation
 import Logging
 import ServiceLifecycle
 
@@ -21,6 +22,12 @@ struct Gateway: AsyncParsableCommand {
     var port = 8080
 
     @Option(
+        help: ArgumentHelp(
+            "Comma-separated queues submits may name (default: any). List them when callers outside the team can reach the gateway.",
+            valueName: "queues"))
+    var queues: String?
+
+    @Option(
         name: .long,
         help: "Also serve the gateway's own request metrics for Prometheus at http://HOST:PORT/metrics (0: any port).")
     var metricsPort: Int?
@@ -37,6 +44,7 @@ struct Gateway: AsyncParsableCommand {
         }
         if Logger.Level(rawValue: logLevel) == nil { throw ValidationError("--log-level: unknown level '\(logLevel)'") }
         if host.isEmpty { throw ValidationError("--host names no address") }
+        if let queues, allowedQueues(queues).isEmpty { throw ValidationError("--queues names no queue") }
     }
 
     func run() async throws {
@@ -52,12 +60,18 @@ struct Gateway: AsyncParsableCommand {
         }
         try await CLI.withClient(servers) { client in
             let gateway = ConveyorGateway(
-                client: client, configuration: .init(host: host, port: port), logger: logger)
+                client: client,
+                configuration: .init(host: host, port: port, allowedQueues: queues.map(allowedQueues)),
+                logger: logger)
             var services: [any Service] = [gateway]
             if let metrics { services.append(metrics) }
             let group = ServiceGroup(
                 configuration: .init(services: services, gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
             try await group.run()
         }
+    }
+
+    private func allowedQueues(_ text: String) -> Set<String> {
+        Set(text.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty })
     }
 }

@@ -46,7 +46,8 @@ extension Inspect {
                     try RedisConfiguration(url: conveyor.redisURL, policy: policy, logger: conveyor.logger))
                 do {
                     alive = try await Self.aliveWorkers(
-                        on: host, maxAgeMs: Int64(maxAge * 1000), redis: redis, conveyor: conveyor)
+                        on: host, maxAgeMs: Int64(min(maxAge, Duration.clampedSecondsLimit) * 1000), redis: redis,
+                        conveyor: conveyor)
                     await redis.close()
                 } catch {
                     await redis.close()

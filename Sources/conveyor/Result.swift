@@ -77,7 +77,7 @@ struct Result: AsyncParsableCommand {
 
     private func waitForResult(_ client: ConveyorClient) async throws -> Outcome {
         // "Forever" as a duration the clock can add without overflowing: a year.
-        let limit = timeout.map { Duration.milliseconds(Int64($0 * 1000)) } ?? .seconds(365 * 86_400)
+        let limit = timeout.map { Duration.clampedSeconds($0) } ?? .seconds(365 * 86_400)
         do {
             return .success(try await client.ref(id: id).get(timeout: limit))
         } catch let error as TaskError {

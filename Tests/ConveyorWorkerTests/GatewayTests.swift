@@ -66,24 +66,31 @@ struct GatewayTests {
         }
     }
 
-    @Test("bad requests are 400 or 413 with the reason, and nothing reaches the queue")
+    @Test("bad requests are 4xx JSON naming the problem, and nothing reaches the queue")
     func badRequests() async throws {
-        try await Self.with("gateway-bad", maxBodyBytes: 4_096) { f, http in
+        // No worker: whatever a bad request let through would still be on the queue at the end.
+        try await Self.with("gateway-bad", worker: false, maxBodyBytes: 4_096, maxWait: .seconds(1)) { f, http in
+            let q = #""queue": "\#(f.queue)""#
             let cases: [(String, Int, String)] = [
                 ("not json", 400, "MalformedJSON"),
                 ("[1, 2]", 400, "BadRequest"),
-                (#"{"kwargs": {}}"#, 400, "BadRequest"),
-                (#"{"task": ""}"#, 400, "BadRequest"),
-                (#"{"task": "examples.add", "kwarg": {"a": 1}}"#, 400, "BadRequest"),
-                (#"{"task": "examples.add", "kwargs": [1, 2]}"#, 400, "BadRequest"),
-                (#"{"task": "examples.add", "args": {"a": 1}}"#, 400, "BadRequest"),
-                (#"{"task": "examples.add", "priority": 12}"#, 400, "BadRequest"),
-                (#"{"task": "examples.add", "countdown": -1}"#, 400, "BadRequest"),
-                (#"{"task": "examples.add", "eta": "tomorrow"}"#, 400, "BadRequest"),
+                (#"{"kwargs": {}, \#(q)}"#, 400, "BadRequest"),
+                (#"{"task": "", \#(q)}"#, 400, "BadRequest"),
+                (#"{"task": "examples.add", "kwarg": {"a": 1}, \#(q)}"#, 400, "BadRequest"),
+                (#"{"task": "examples.add", "kwargs": [1, 2], \#(q)}"#, 400, "BadRequest"),
+                (#"{"task": "examples.add", "args": {"a": 1}, \#(q)}"#, 400, "BadRequest"),
+                (#"{"task": "examples.add", "priority": 12, \#(q)}"#, 400, "BadRequest"),
+                (#"{"task": "examples.add", "countdown": -1, \#(q)}"#, 400, "BadRequest"),
+                (#"{"task": "examples.add", "countdown": 1e300, \#(q)}"#, 400, "BadRequest"),
+                (#"{"task": "examples.add", "expires": 1e300, \#(q)}"#, 400, "BadRequest"),
+                (#"{"task": "examples.add", "time_limit": 1e18, \#(q)}"#, 400, "BadRequest"),
+                (#"{"task": "examples.add", "eta": "tomorrow", \#(q)}"#, 400, "BadRequest"),
                 (#"{"task": "examples.add", "queue": 7}"#, 400, "BadRequest"),
+                (#"{"task": "examples.add", "queue": "amq.tasks"}"#, 400, "BadRequest"),
+                (#"{"task": "examples.add", "queue": "\#(String(repeating: "q", count: 300))"}"#, 400, "BadRequest"),
                 (
-                    #"{"task": "examples.add", "kwargs": {"blob": "\#(String(repeating: "x", count: 8_192))"}}"#, 413,
-                    "PayloadTooLarge"
+                    #"{"task": "examples.add", "kwargs": {"blob": "\#(String(repeating: "x", count: 8_192))"}, \#(q)}"#,
+                    413, "PayloadTooLarge"
                 ),
             ]
             for (body, expected, type) in cases {
@@ -95,9 +102,67 @@ struct GatewayTests {
             let (waitStatus, waitAnswer, _) = try await http.send("GET", "/tasks/some-id/result?wait=soon")
             #expect(waitStatus == 400)
             #expect(waitAnswer["error"]?["message"]?.stringValue?.contains("wait") == true)
-            let info = try await f.admin.queueInfo(f.queue)
-            #expect(info?.messageCount == 0)
-            #expect(try await f.store.count(state: .failure) == 0)
+            // A wait of 1e300 seconds is cut to the gateway's longest (1 s here), not a crash.
+            let (hugeStatus, huge, _) = try await http.send("GET", "/tasks/\(UUID().uuidString)/result?wait=1e300")
+            #expect(hugeStatus == 202)
+            #expect(huge["timed_out"] == true)
+            // Hummingbird's own errors come as JSON too.
+            let (missingStatus, missing, _) = try await http.send("GET", "/nowhere")
+            #expect(missingStatus == 404)
+            #expect(missing["error"]?["type"] == "NotFound", "\(missing)")
+
+            #expect(try await f.admin.queueInfo(f.queue)?.messageCount == 0)
+            #expect(try await f.admin.queueInfo("amq.tasks") == nil)
+            #expect(try await RedisTestKeys.keys(prefix: f.prefix, on: f.redis).isEmpty)
+        }
+    }
+
+    @Test("a gateway limited to some queues refuses the others with 403, and submits to its own")
+    func allowedQueues() async throws {
+        try await Self.with("gateway-allowed", allowedQueues: []) { f, http in
+            let other = f.queue + "-other"
+            let (status, refused, _) = try await http.send(
+                "POST", "/tasks", #"{"task": "examples.add", "kwargs": {"a": 1, "b": 1}, "queue": "\#(other)"}"#)
+            #expect(status == 403)
+            #expect(refused["error"]?["type"] == "QueueNotAllowed", "\(refused)")
+            #expect(try await f.admin.queueInfo(other) == nil)
+            let (accepted, _, _) = try await http.send(
+                "POST", "/tasks", #"{"task": "examples.add", "kwargs": {"a": 1, "b": 1}, "queue": "\#(f.queue)"}"#)
+            #expect(accepted == 202)
+        }
+    }
+
+    @Test("a graceful shutdown ends a long result wait at once with 202 timed_out")
+    func shutdownEndsLongPolls() async throws {
+        try await WorkerFixture.with("gateway-shutdown") { f in
+            var logger = Logger(label: "test.gateway")
+            logger.logLevel = .warning
+            let port = AsyncStream.makeStream(of: Int.self)
+            let gateway = ConveyorGateway(
+                client: f.client, configuration: .init(port: 0), logger: logger
+            ) { port.continuation.yield($0) }
+            let group = ServiceGroup(configuration: .init(services: [gateway], logger: logger))
+            try await withThrowingTaskGroup(of: Void.self) { tasks in
+                tasks.addTask {
+                    defer { port.continuation.finish() }
+                    try await group.run()
+                }
+                var ports = port.stream.makeAsyncIterator()
+                let bound = try #require(await ports.next())
+                let http = HTTPClient(base: "http://127.0.0.1:\(bound)")
+                let id = UUID().uuidString
+                let poll = Task { try await http.send("GET", "/tasks/\(id)/result?wait=120") }
+                try await eventually("the wait to start", timeout: .seconds(30)) {
+                    f.client.waiters.outstandingIDs.contains(id)
+                }
+                let started = ContinuousClock.now
+                await group.triggerGracefulShutdown()
+                let (status, answer, _) = try await poll.value
+                #expect(status == 202, "\(answer)")
+                #expect(answer["timed_out"] == true)
+                try await tasks.waitForAll()
+                #expect(ContinuousClock.now - started < .seconds(20))
+            }
         }
     }
 
@@ -188,40 +253,57 @@ struct GatewayTests {
 
     // MARK: - Support
 
-    /// A worker on the fixture's queue and a gateway on a free port, for `body`'s duration.
+    /// A worker on the fixture's queue (unless `worker` is false) and a gateway on a free port, for `body`'s
+    /// duration. `allowedQueues` adds the fixture's queue to the names given.
     static func with(
-        _ name: String, maxBodyBytes: Int? = nil, _ body: (WorkerFixture, HTTPClient) async throws -> Void
+        _ name: String, worker: Bool = true, maxBodyBytes: Int? = nil, maxWait: Duration? = nil,
+        allowedQueues: Set<String>? = nil, _ body: (WorkerFixture, HTTPClient) async throws -> Void
     ) async throws {
         try await WorkerFixture.with(name) { f in
-            try await f.withWorker { _ in
-                var configuration = ConveyorGateway.Configuration(port: 0)
-                if let maxBodyBytes { configuration.maxBodyBytes = maxBodyBytes }
-                var logger = Logger(label: "test.gateway")
-                logger.logLevel = .warning
-                let port = AsyncStream.makeStream(of: Int.self)
-                let gateway = ConveyorGateway(client: f.client, configuration: configuration, logger: logger) {
-                    port.continuation.yield($0)
-                }
-                let group = ServiceGroup(configuration: .init(services: [gateway], logger: logger))
-                try await withThrowingTaskGroup(of: Void.self) { tasks in
-                    tasks.addTask { try await group.run() }
-                    var ports = port.stream.makeAsyncIterator()
-                    let result: Result<Void, any Error>
-                    if let bound = await ports.next() {
-                        do {
-                            try await body(f, HTTPClient(base: "http://127.0.0.1:\(bound)"))
-                            result = .success(())
-                        } catch {
-                            result = .failure(error)
-                        }
-                    } else {
-                        result = .failure(GatewayTestError.noPort)
-                    }
-                    await group.triggerGracefulShutdown()
-                    try await tasks.waitForAll()
-                    try result.get()
-                }
+            var configuration = ConveyorGateway.Configuration(port: 0)
+            if let maxBodyBytes { configuration.maxBodyBytes = maxBodyBytes }
+            if let maxWait { configuration.maxWait = maxWait }
+            configuration.allowedQueues = allowedQueues.map { $0.union([f.queue]) }
+            if worker {
+                try await f.withWorker { _ in try await Self.serve(f, configuration, body) }
+            } else {
+                try await Self.serve(f, configuration, body)
             }
+        }
+    }
+
+    static func serve(
+        _ f: WorkerFixture, _ configuration: ConveyorGateway.Configuration,
+        _ body: (WorkerFixture, HTTPClient) async throws -> Void
+    ) async throws {
+        var logger = Logger(label: "test.gateway")
+        logger.logLevel = .warning
+        let port = AsyncStream.makeStream(of: Int.self)
+        let gateway = ConveyorGateway(client: f.client, configuration: configuration, logger: logger) {
+            port.continuation.yield($0)
+        }
+        let group = ServiceGroup(configuration: .init(services: [gateway], logger: logger))
+        try await withThrowingTaskGroup(of: Void.self) { tasks in
+            tasks.addTask {
+                // A gateway that cannot start ends the port stream, so the test fails instead of hanging.
+                defer { port.continuation.finish() }
+                try await group.run()
+            }
+            var ports = port.stream.makeAsyncIterator()
+            let result: Result<Void, any Error>
+            if let bound = await ports.next() {
+                do {
+                    try await body(f, HTTPClient(base: "http://127.0.0.1:\(bound)"))
+                    result = .success(())
+                } catch {
+                    result = .failure(error)
+                }
+            } else {
+                result = .failure(GatewayTestError.noPort)
+            }
+            await group.triggerGracefulShutdown()
+            try await tasks.waitForAll()
+            try result.get()
         }
     }
 

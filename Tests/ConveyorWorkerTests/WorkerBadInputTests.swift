@@ -112,7 +112,7 @@ struct WorkerBadInputTests {
             // The fixture made quorum queues: start again with classic ones, as a classic-configured fleet would.
             _ = try await f.admin.deleteQueue(f.queue)
             _ = try await f.admin.deleteQueue(f.deadLetterQueue)
-            try await TaskQueueTopology(queueType: .classic).declare(f.queue, on: f.admin)
+            // The worker declares both (classic) as it starts; the client then finds them and uses them.
             var configuration = f.workerConfiguration(concurrency: 2)
             configuration.conveyor.topology.queueType = .classic
             try await f.withWorker(configuration) { _ in

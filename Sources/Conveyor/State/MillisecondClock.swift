@@ -7,9 +7,14 @@ public enum MillisecondClock {
         milliseconds(Date())
     }
 
-    /// `date` in milliseconds since 1970 (rounded down).
+    /// `date` in milliseconds since 1970 (rounded down), saturating at the ends of `Int64`: a date from a message
+    /// (an `eta` or `expires` thousands of millennia away) must not trap the conversion.
     public static func milliseconds(_ date: Date) -> Int64 {
-        Int64((date.timeIntervalSince1970 * 1000).rounded(.down))
+        let milliseconds = (date.timeIntervalSince1970 * 1000).rounded(.down)
+        if milliseconds.isNaN { return 0 }
+        if milliseconds >= Double(Int64.max) { return .max }
+        if milliseconds <= Double(Int64.min) { return .min }
+        return Int64(milliseconds)
     }
 
     /// The date of a millisecond timestamp.
