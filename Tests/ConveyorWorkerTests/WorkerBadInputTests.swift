@@ -135,6 +135,26 @@ struct WorkerBadInputTests {
         }
     }
 
+    @Test("absurd numbers from a message (time limits of 1e300 s, an expiry in the year 9892) do not crash it")
+    func absurdNumbers() async throws {
+        try await WorkerFixture.with("absurd") { f in
+            try await f.withWorker { _ in
+                let id = UUID().uuidString.lowercased()
+                var envelope = TaskEnvelope(id: id, task: Examples.Add.name)
+                envelope.timeLimit = .init(hard: 1e300, soft: 1e299)
+                envelope.expires = Date(timeIntervalSince1970: 2.5e11)
+                try await f.publishRaw(
+                    body: try Self.body(["a": 1, "b": 2]), headers: AMQPTable(json: envelope.celeryHeaders),
+                    correlationID: id)
+                #expect(try await f.client.ref(id: id, as: Int.self).get(timeout: .seconds(30)) == 3)
+                // Still serving.
+                let next = try await f.client.submit(
+                    Examples.Add.self, .init(a: 2, b: 2), options: .init(queue: f.queue))
+                #expect(try await next.get(timeout: .seconds(30)) == 4)
+            }
+        }
+    }
+
     @Test("a waiting client is told at once when its task is dead-lettered")
     func clientSeesDeadLetter() async throws {
         try await WorkerFixture.with("bad-wait") { f in
