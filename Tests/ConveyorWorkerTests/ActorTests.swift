@@ -351,7 +351,9 @@ struct ActorTests {
         try await ActorFixture.with("pending") { f in
             try await f.withHost { _ in
                 let sleeper = try await f.system.spawn(Sleeper.self, .init(), options: .init(maxPendingCalls: 2))
-                let running = Task { try await sleeper.nap(milliseconds: 2_000) }
+                // Long enough that, on a loaded machine, the two queued calls are seen waiting while it runs: with
+                // 2 s, a CI trial's slow polls missed the window and then saw an empty queue until the timeout.
+                let running = Task { try await sleeper.nap(milliseconds: 6_000) }
                 try await eventually("the first nap runs") {
                     (try await f.admin.queueInfo(sleeper.id.queue)?.messageCount ?? -1) == 0
                 }
