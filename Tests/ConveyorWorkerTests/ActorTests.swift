@@ -354,6 +354,9 @@ struct ActorTests {
                 // Long enough that, on a loaded machine, the two queued calls are seen waiting while it runs: with
                 // 2 s, a CI trial's slow polls missed the window and then saw an empty queue until the timeout.
                 let running = Task { try await sleeper.nap(milliseconds: 6_000) }
+                // An empty queue is what the actor has before the first call is even published, so give that
+                // call a second to go out and be taken before the others follow it.
+                try await Task.sleep(for: .seconds(1))
                 try await eventually("the first nap runs") {
                     (try await f.admin.queueInfo(sleeper.id.queue)?.messageCount ?? -1) == 0
                 }
