@@ -134,35 +134,18 @@ struct GatewayTests {
 
     @Test("a graceful shutdown ends a long result wait at once with 202 timed_out")
     func shutdownEndsLongPolls() async throws {
-        try await WorkerFixture.with("gateway-shutdown") { f in
-            var logger = Logger(label: "test.gateway")
-            logger.logLevel = .warning
-            let port = AsyncStream.makeStream(of: Int.self)
-            let gateway = ConveyorGateway(
-                client: f.client, configuration: .init(port: 0), logger: logger
-            ) { port.continuation.yield($0) }
-            let group = ServiceGroup(configuration: .init(services: [gateway], logger: logger))
-            try await withThrowingTaskGroup(of: Void.self) { tasks in
-                tasks.addTask {
-                    defer { port.continuation.finish() }
-                    try await group.run()
-                }
-                var ports = port.stream.makeAsyncIterator()
-                let bound = try #require(await ports.next())
-                let http = HTTPClient(base: "http://127.0.0.1:\(bound)")
-                let id = UUID().uuidString
-                let poll = Task { try await http.send("GET", "/tasks/\(id)/result?wait=120") }
-                try await eventually("the wait to start", timeout: .seconds(30)) {
-                    f.client.waiters.outstandingIDs.contains(id)
-                }
-                let started = ContinuousClock.now
-                await group.triggerGracefulShutdown()
-                let (status, answer, _) = try await poll.value
-                #expect(status == 202, "\(answer)")
-                #expect(answer["timed_out"] == true)
-                try await tasks.waitForAll()
-                #expect(ContinuousClock.now - started < .seconds(20))
+        try await Self.with("gateway-shutdown", worker: false) { f, http in
+            let id = UUID().uuidString
+            let poll = Task { try await http.send("GET", "/tasks/\(id)/result?wait=120") }
+            try await eventually("the wait to start", timeout: .seconds(30)) {
+                f.client.waiters.outstandingIDs.contains(id)
             }
+            let started = ContinuousClock.now
+            await http.stopGateway()
+            let (status, answer, _) = try await poll.value
+            #expect(status == 202, "\(answer)")
+            #expect(answer["timed_out"] == true)
+            #expect(ContinuousClock.now - started < .seconds(10), "the wait outlived the shutdown")
         }
     }
 
@@ -293,7 +276,8 @@ struct GatewayTests {
             let result: Result<Void, any Error>
             if let bound = await ports.next() {
                 do {
-                    try await body(f, HTTPClient(base: "http://127.0.0.1:\(bound)"))
+                    let http = HTTPClient(base: "http://127.0.0.1:\(bound)") { await group.triggerGracefulShutdown() }
+                    try await body(f, http)
                     result = .success(())
                 } catch {
                     result = .failure(error)
@@ -314,6 +298,8 @@ struct GatewayTests {
     /// Just enough of an HTTP client: a method, a path, a JSON body; the status, the JSON answer, the Location.
     struct HTTPClient {
         let base: String
+        /// Starts the gateway's graceful shutdown (the helper starts it anyway once the test's body returns).
+        var stopGateway: @Sendable () async -> Void = {}
 
         func send(
             _ method: String, _ path: String, _ body: String? = nil
