@@ -64,42 +64,37 @@ extension ConveyorGateway {
     /// `"timed_out": true` when a wait ran out).
     func result(_ id: String, request: Request) async throws -> Response {
         let wait = try Self.seconds(request.uri.queryParameters.get("wait"), name: "wait")
-        guard let wait else { return try await currentResult(id) }
+        guard let wait else { return Self.answer(id, try await client.currentResult(of: id)) }
         let limit = min(Duration.clampedSeconds(wait), configuration.maxWait)
         let client = client
         do {
             // A shutdown does not wait for long polls: they end early and say they timed out.
-            let value = try await cancelWhenGracefulShutdown { try await client.ref(id: id).get(timeout: limit) }
-            return Self.json(.ok, ["id": .string(id), "state": .string(TaskState.success.rawValue), "result": value])
+            let result = try await cancelWhenGracefulShutdown { try await client.awaitResult(of: id, timeout: limit) }
+            return Self.answer(id, result, waited: true)
         } catch is CancellationError {
-            let state = try await client.status(id).state
-            return Self.json(
-                .accepted, ["id": .string(id), "state": .string(state.rawValue), "timed_out": .bool(true)])
-        } catch let error as TaskError {
-            return Self.failure(id, type: error.type, message: error.message)
-        } catch ConveyorError.revoked(_, let reason) {
-            return Self.revoked(id, reason: reason)
-        } catch ConveyorError.timeout {
-            let state = try await client.status(id).state
-            return Self.json(
-                .accepted, ["id": .string(id), "state": .string(state.rawValue), "timed_out": .bool(true)])
+            return Self.answer(id, .notReady(try await client.status(id).state), waited: true)
         }
     }
 
-    private func currentResult(_ id: String) async throws -> Response {
-        if let meta = try await client.result(id), let state = meta.state, state.isReady {
-            switch state {
-            case .success:
-                return Self.json(.ok, ["id": .string(id), "state": .string(state.rawValue), "result": meta.result])
-            case .revoked:
-                return Self.revoked(id, reason: meta.failure?.message ?? "revoked")
-            default:
-                let failure = meta.failure ?? TaskFailure(type: "UnknownError", message: "\(meta.result)")
-                return Self.failure(id, type: failure.type, message: failure.message)
-            }
+    /// A result's answer: 200 with the outcome once ready, 202 with the state (and `timed_out` after a wait) before.
+    static func answer(_ id: String, _ result: TaskResult, waited: Bool = false) -> Response {
+        var object: [String: JSONValue] = ["id": .string(id)]
+        switch result {
+        case .success(let value):
+            object["state"] = .string(TaskState.success.rawValue)
+            object["result"] = value
+        case .failure(let failure):
+            object["state"] = .string(TaskState.failure.rawValue)
+            object["error"] = ["type": .string(failure.type), "message": .string(failure.message)]
+        case .revoked(let reason):
+            object["state"] = .string(TaskState.revoked.rawValue)
+            object["reason"] = .string(reason)
+        case .notReady(let state):
+            object["state"] = .string(state.rawValue)
+            if waited { object["timed_out"] = true }
+            return json(.accepted, .object(object))
         }
-        let state = try await client.status(id).state
-        return Self.json(.accepted, ["id": .string(id), "state": .string(state.rawValue)])
+        return json(.ok, .object(object))
     }
 
     /// `DELETE /tasks/{id}[?reason=TEXT]`: `{"id", "outcome"}`, the outcome `revoked` (it will not run),
@@ -196,19 +191,6 @@ extension ConveyorGateway {
 
     static func error(_ status: HTTPResponse.Status, type: String, message: String) -> Response {
         json(status, ["error": ["type": .string(type), "message": .string(message)]])
-    }
-
-    static func failure(_ id: String, type: String, message: String) -> Response {
-        json(
-            .ok,
-            [
-                "id": .string(id), "state": .string(TaskState.failure.rawValue),
-                "error": ["type": .string(type), "message": .string(message)],
-            ])
-    }
-
-    static func revoked(_ id: String, reason: String) -> Response {
-        json(.ok, ["id": .string(id), "state": .string(TaskState.revoked.rawValue), "reason": .string(reason)])
     }
 
     /// A query parameter of seconds: absent, or a finite number of zero or more.

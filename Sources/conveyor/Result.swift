@@ -52,6 +52,17 @@ struct Result: AsyncParsableCommand {
         case revoked(String)
         case notReady(String)
         case timedOut(after: Double, state: String)
+
+        /// `waited`: the seconds a wait lasted, when there was one (a result still not ready then timed out).
+        init(_ result: TaskResult, waited: Double?) {
+            switch result {
+            case .success(let value): self = .success(value)
+            case .failure(let failure): self = .failure(failure)
+            case .revoked(let reason): self = .revoked(reason)
+            case .notReady(let state):
+                self = waited.map { .timedOut(after: $0, state: state.rawValue) } ?? .notReady(state.rawValue)
+            }
+        }
     }
 
     func run() async throws {
@@ -64,29 +75,13 @@ struct Result: AsyncParsableCommand {
     }
 
     private func currentResult(_ client: ConveyorClient) async throws -> Outcome {
-        if let meta = try await client.result(id), let state = meta.state, state.isReady {
-            switch state {
-            case .success: return .success(meta.result)
-            case .revoked: return .revoked(meta.failure?.message ?? "revoked")
-            default: return .failure(meta.failure ?? TaskFailure(type: "UnknownError", message: "\(meta.result)"))
-            }
-        }
-        // No ready meta: the task record (or Celery's meta) says how far it got.
-        return .notReady(try await client.status(id).state.rawValue)
+        Outcome(try await client.currentResult(of: id), waited: nil)
     }
 
     private func waitForResult(_ client: ConveyorClient) async throws -> Outcome {
         // "Forever" as a duration the clock can add without overflowing: a year.
         let limit = timeout.map { Duration.clampedSeconds($0) } ?? .seconds(365 * 86_400)
-        do {
-            return .success(try await client.ref(id: id).get(timeout: limit))
-        } catch let error as TaskError {
-            return .failure(TaskFailure(type: error.type, message: error.message))
-        } catch ConveyorError.revoked(_, let reason) {
-            return .revoked(reason)
-        } catch ConveyorError.timeout {
-            return .timedOut(after: timeout ?? 0, state: try await client.status(id).state.rawValue)
-        }
+        return Outcome(try await client.awaitResult(of: id, timeout: limit), waited: timeout ?? 0)
     }
 
     /// Prints the outcome and returns the exit status it stands for.
